@@ -1,0 +1,51 @@
+"""Wide ResNet-16-4 with pre-activation blocks, as in the RAT line of robust-SNN work (Ding et al. 2022).
+
+Stem conv 3×3 (16 channels, no BN or spike after it); three stages of two blocks at 64, 128 and 256
+channels (strides 1, 2, 2); a final BN → spike → global average pool → linear. A block pre-activates its
+input ``a = spike(BN(x))`` and computes ``r = conv(spike(BN(conv(a))))``; its shortcut is ``x`` itself, or
+``conv1×1(a)`` when the width or stride changes. The two are merged by a learnable convex combination.
+"""
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from ..layers import GlobalAveragePool, ConvexCombination, TimeDistributed
+from ..neurons import NeuronSpec
+
+
+def _conv(in_ch: int, out_ch: int, kernel: int, stride: int) -> nn.Conv2d:
+    return nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2, bias=False)
+
+
+class PreActBlock(nn.Module):
+    def __init__(self, in_ch: int, out_ch: int, stride: int, neuron: NeuronSpec, T: int) -> None:
+        super().__init__()
+        self.preact = nn.Sequential(TimeDistributed(nn.BatchNorm2d(in_ch)), neuron.build(T))
+        self.residual = nn.Sequential(
+            TimeDistributed(_conv(in_ch, out_ch, 3, stride), nn.BatchNorm2d(out_ch)), neuron.build(T),
+            TimeDistributed(_conv(out_ch, out_ch, 3, 1)),
+        )
+        self.projection = (TimeDistributed(_conv(in_ch, out_ch, 1, stride))
+                           if (stride != 1 or in_ch != out_ch) else None)
+        self.merge = ConvexCombination()
+
+    def forward(self, x: Tensor) -> Tensor:
+        a = self.preact(x)
+        shortcut = x if self.projection is None else self.projection(a)
+        return self.merge(shortcut, self.residual(a))
+
+
+def wrn16(*, neuron: NeuronSpec, T: int, in_channels: int, num_classes: int, image_size: int,
+          widen_factor: int = 4) -> nn.Module:
+    widths = [16 * widen_factor, 32 * widen_factor, 64 * widen_factor]
+    blocks_per_stage = (16 - 4) // 6
+    layers: list[nn.Module] = [TimeDistributed(_conv(in_channels, 16, 3, 1))]
+    channels = 16
+    for stage, width in enumerate(widths):
+        for block in range(blocks_per_stage):
+            stride = 2 if (stage > 0 and block == 0) else 1
+            layers.append(PreActBlock(channels, width, stride, neuron, T))
+            channels = width
+    layers += [TimeDistributed(nn.BatchNorm2d(channels)), neuron.build(T), GlobalAveragePool(),
+               TimeDistributed(nn.Linear(channels, num_classes))]
+    return nn.Sequential(*layers)

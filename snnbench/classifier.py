@@ -1,0 +1,71 @@
+"""The model contract: :class:`SpikingClassifier` wraps a spiking body into an image classifier."""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from .encoding import PoissonEncoding, make_encoding
+from .neurons import NeuronSpec, spiking_layers
+from .randomness import layer_seed
+
+
+class SpikingClassifier(nn.Module):
+    """Images ``[B, C, H, W]`` in ``[0, 1]`` → logits ``[B, K]``.
+
+    Inside: normalisation (buffers) → encoding over ``T`` steps → body on ``[T, B, ...]`` → readout, the
+    mean over time of the output layer. Every call starts from fresh neuron state, and input gradients flow
+    through the surrogates in ``eval()`` mode, so the module can be attacked like any classifier.
+    """
+
+    def __init__(self, body: nn.Module, *, T: int, num_classes: int, neuron: NeuronSpec,
+                 mean: Sequence[float] = (0.0,), std: Sequence[float] = (1.0,), encoding: str = "direct",
+                 seed: int = 0) -> None:
+        super().__init__()
+        if T < 1:
+            raise ValueError(f"T must be >= 1, got {T}")
+        if len(mean) != len(std) or any(s <= 0 for s in std):
+            raise ValueError(f"mean {tuple(mean)} and std {tuple(std)} must have equal length and std > 0")
+        self.T = T
+        self.num_classes = num_classes
+        self.neuron = neuron
+        self.encoding_name = encoding
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+        self.encoder = make_encoding(encoding, T)
+        if isinstance(self.encoder, PoissonEncoding) and (any(m != 0 for m in mean) or any(s != 1 for s in std)):
+            raise ValueError("Poisson encoding draws spikes from raw intensities in [0, 1]; "
+                             "give it no normalisation (mean 0, std 1)")
+        self.body = body
+        self.reseed(seed)
+
+    @property
+    def stochastic(self) -> bool:
+        """True when two evaluations of the same input can differ (noise at evaluation, Poisson input)."""
+        return any(getattr(m, "stochastic", False) for m in self.modules() if m is not self)
+
+    @property
+    def training_surrogate(self) -> tuple[str, float]:
+        """The surrogate family and sharpness the model was trained with."""
+        return self.neuron.surrogate, self.neuron.alpha
+
+    def reseed(self, seed: int) -> None:
+        """Restart every random stream (encoder, noisy neurons) from ``seed``; each gets its own seed."""
+        streams = [m for m in self.modules() if hasattr(m, "reseed") and m is not self]
+        for index, module in enumerate(streams):
+            module.reseed(layer_seed(seed, index))
+
+    def spiking_layers(self) -> list[nn.Module]:
+        return spiking_layers(self)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 4 or x.shape[1] != self.mean.shape[1]:
+            raise ValueError(f"expected images [B, {self.mean.shape[1]}, H, W] in [0, 1], "
+                             f"got a tensor of shape {tuple(x.shape)}")
+        x = (x - self.mean) / self.std
+        out = self.body(self.encoder(x))
+        return out.mean(0)
+
+    def extra_repr(self) -> str:
+        return f"T={self.T}, num_classes={self.num_classes}, encoding={self.encoding_name}"

@@ -1,0 +1,93 @@
+"""Training and test data through ``torchvision.datasets``.
+
+The data root is, in order: the ``root`` argument (the CLI's ``--data-dir``), the ``SNNBENCH_DATA``
+environment variable, or ``~/.cache/snnbench/data`` (under ``XDG_CACHE_HOME`` when set). Nothing is
+downloaded unless asked for; missing files give an error that names the root and how to fix it.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, Union
+
+from torch.utils.data import Dataset
+
+PathLike = Union[str, os.PathLike]
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a model needs to know about its data; mean and std are the usual per-channel statistics."""
+
+    name: str
+    torchvision_class: str
+    in_channels: int
+    image_size: int
+    num_classes: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    citation: str
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    info.name: info
+    for info in (
+        DatasetInfo("mnist", "MNIST", 1, 28, 10, (0.1307,), (0.3081,),
+                    "LeCun, Bottou, Bengio & Haffner, Gradient-based learning applied to document "
+                    "recognition, Proc. IEEE 1998"),
+        DatasetInfo("fashion_mnist", "FashionMNIST", 1, 28, 10, (0.2860,), (0.3530,),
+                    "Xiao, Rasul & Vollgraf, Fashion-MNIST, arXiv:1708.07747, 2017"),
+        DatasetInfo("cifar10", "CIFAR10", 3, 32, 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616),
+                    "Krizhevsky, Learning multiple layers of features from tiny images, 2009"),
+        DatasetInfo("cifar100", "CIFAR100", 3, 32, 100, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762),
+                    "Krizhevsky, Learning multiple layers of features from tiny images, 2009"),
+    )
+}
+
+
+class DataMissingError(FileNotFoundError):
+    """The dataset's files are not under the data root."""
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}") from None
+
+
+def data_root(root: Optional[PathLike] = None) -> Path:
+    """The data root: ``root``, else ``$SNNBENCH_DATA``, else the user cache folder."""
+    if root is not None:
+        return Path(root).expanduser()
+    if os.environ.get("SNNBENCH_DATA"):
+        return Path(os.environ["SNNBENCH_DATA"]).expanduser()
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "snnbench" / "data"
+
+
+def load_dataset(name: str, split: str, *, root: Optional[PathLike] = None, download: bool = False,
+                 transform: Optional[Callable] = None) -> Dataset:
+    """The ``train`` or ``test`` split of ``name`` as a torchvision dataset of ``(image, label)``.
+
+    ``transform`` defaults to ``ToTensor()`` (images in ``[0, 1]``); normalisation lives in the model.
+    """
+    import torchvision
+    from torchvision import transforms
+
+    info = dataset_info(name)
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    path = data_root(root)
+    cls = getattr(torchvision.datasets, info.torchvision_class)
+    try:
+        return cls(str(path), train=split == "train", download=download,
+                   transform=transform if transform is not None else transforms.ToTensor())
+    except RuntimeError as err:
+        if download or "not found" not in str(err).lower():
+            raise
+        raise DataMissingError(
+            f"{info.torchvision_class} ({split}) not found under data root {path}. Point --data-dir or "
+            f"SNNBENCH_DATA at a folder that holds it in torchvision's layout, or pass download=True "
+            f"(--download) on a machine with internet.") from None

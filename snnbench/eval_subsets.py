@@ -1,0 +1,106 @@
+"""Fixed evaluation subsets bundled with the package, so evaluation needs no data root and no network.
+
+Each subset is the first ``N`` images of a dataset split, stored as uint8 images and int64 labels in a
+``.safetensors`` file under ``snnbench/bundled/``; ``subsets.yaml`` beside it records its origin and sha256,
+which is verified on every load.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Optional
+
+import torch
+import yaml
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+from torch import Tensor
+
+from .datasets import PathLike, load_dataset
+from .files import atomic_write_bytes, sha256_file
+
+BUNDLED = Path(str(resources.files("snnbench") / "bundled"))
+INDEX = BUNDLED / "subsets.yaml"
+
+
+@dataclass(frozen=True)
+class SubsetInfo:
+    name: str
+    dataset: str
+    split: str
+    first: int
+    file: str
+    sha256: str
+
+    @property
+    def path(self) -> Path:
+        return BUNDLED / self.file
+
+
+class SubsetIntegrityError(RuntimeError):
+    """A bundled subset's bytes do not match the sha256 recorded for it."""
+
+
+def _read_index() -> dict[str, SubsetInfo]:
+    if not INDEX.exists():
+        return {}
+    with open(INDEX, encoding="utf-8") as handle:
+        raw = yaml.safe_load(handle) or {}
+    fields = set(SubsetInfo.__dataclass_fields__) - {"name"}
+    index = {}
+    for name, entry in raw.items():
+        if not isinstance(entry, dict) or set(entry) != fields:
+            raise ValueError(f"{INDEX}: subset {name!r} must have exactly the fields {', '.join(sorted(fields))}")
+        index[name] = SubsetInfo(name=name, **entry)
+    return index
+
+
+def list_subsets() -> list[SubsetInfo]:
+    return list(_read_index().values())
+
+
+def subset_info(name: str) -> SubsetInfo:
+    index = _read_index()
+    if name not in index:
+        raise ValueError(f"unknown evaluation subset {name!r}; bundled: {', '.join(index) or 'none'}")
+    return index[name]
+
+
+def load_eval_subset(name: str) -> tuple[Tensor, Tensor]:
+    """Images ``[N, C, H, W]`` as float32 in ``[0, 1]`` and labels ``[N]`` (int64), sha256-verified."""
+    info = subset_info(name)
+    data = info.path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != info.sha256:
+        raise SubsetIntegrityError(f"{info.path}: sha256 {digest} does not match {info.sha256} recorded in {INDEX}")
+    tensors = load_safetensors(data)
+    return tensors["images"].float() / 255.0, tensors["labels"]
+
+
+def subset_bytes(dataset: str, split: str, first: int, root: Optional[PathLike] = None) -> bytes:
+    """The ``.safetensors`` bytes of the first ``first`` images of a split, read through torchvision."""
+    source = load_dataset(dataset, split, root=root)
+    images = torch.as_tensor(source.data[:first])
+    if images.dim() == 3:  # MNIST-like: [N, H, W] → [N, 1, H, W]
+        images = images.unsqueeze(1)
+    else:  # CIFAR-like: [N, H, W, C] → [N, C, H, W]
+        images = images.permute(0, 3, 1, 2)
+    labels = torch.as_tensor(source.targets[:first], dtype=torch.int64)
+    if len(labels) != first:
+        raise ValueError(f"{dataset} {split} has only {len(labels)} images, fewer than {first}")
+    return save_safetensors({"images": images.contiguous().to(torch.uint8), "labels": labels})
+
+
+def build_eval_subset(name: str, dataset: str, split: str, first: int, root: Optional[PathLike] = None) -> SubsetInfo:
+    """Write a subset file into the package and record it in the index (a maintainer's tool)."""
+    file = f"{name}.safetensors"
+    atomic_write_bytes(BUNDLED / file, subset_bytes(dataset, split, first, root))
+    info = SubsetInfo(name, dataset, split, first, file, sha256_file(BUNDLED / file))
+    entries = {k: {f: getattr(v, f) for f in ("dataset", "split", "first", "file", "sha256")}
+               for k, v in _read_index().items()}
+    entries[name] = {f: getattr(info, f) for f in ("dataset", "split", "first", "file", "sha256")}
+    header = "# Bundled evaluation subsets; written by snnbench.eval_subsets.build_eval_subset. Do not edit.\n"
+    atomic_write_bytes(INDEX, (header + yaml.safe_dump(entries, sort_keys=True)).encode())
+    return info

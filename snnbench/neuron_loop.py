@@ -1,0 +1,306 @@
+"""The multi-step charge → fire → reset loop of integrate-and-fire neurons, and its backward paths.
+
+Hot path of every attack and training step, so it exists three ways:
+
+* ``reference``: the plain step loop, differentiated by autograd through :func:`spike`. Obviously correct,
+  slow, and only ever the yardstick the fast paths are tested against.
+* ``eager``: :class:`FusedLoop`, an ``autograd.Function`` that runs the forward loop without building a
+  graph, keeps only the pre-spike potential ``H``, and runs a hand-written backward through time.
+* ``compiled``: the same function with both loops compiled by ``torch.compile`` into fused kernels.
+
+The loop, for ``t = 1..T`` from ``u₀ = 0``::
+
+    H_t = charge(u_{t−1}, X_t) (+ noise_t)        S_t = Θ(H_t − θ)  (Θ(0) = 1)
+    u_t = H_t·(1 − S_t)   (hard reset to 0)   or   u_t = H_t − θ·S_t   (soft reset)
+
+The backward pass is pluggable: a :data:`LoopBackward` receives ``∂L/∂S`` and the :class:`LoopRecord` of
+the forward and returns ``∂L/∂X``. The default, :class:`SurrogateBPTT`, is backpropagation through time
+with a surrogate derivative; attacks swap in other paths while the spikes stay the same.
+"""
+from __future__ import annotations
+
+import functools
+import warnings
+from dataclasses import dataclass
+from typing import Callable, Optional, Protocol
+
+import torch
+from torch import Tensor
+
+from .surrogates import Surrogate, spike
+
+BACKENDS = ("compiled", "eager", "reference")
+
+
+@dataclass(frozen=True)
+class Dynamics:
+    """The constants of one neuron type.
+
+    ``tau=None`` is IF (no leak). With ``decay_input`` the charge is ``u + (X − u)/τ`` (SpikingJelly's
+    default LIF), without it ``u − u/τ + X`` (that is ``λu + X`` with ``λ = 1 − 1/τ``). The charge is
+    written exactly as SpikingJelly writes it so that spikes agree bit for bit.
+    """
+
+    tau: Optional[float] = 2.0
+    decay_input: bool = True
+    threshold: float = 1.0
+    soft_reset: bool = False
+    detach_reset: bool = False
+
+    def __post_init__(self) -> None:
+        if self.tau is not None and not self.tau >= 1.0:
+            raise ValueError(f"membrane time constant tau must be >= 1, got {self.tau}")
+        if not self.threshold > 0.0:
+            raise ValueError(f"threshold must be positive, got {self.threshold}")
+
+    @property
+    def leak(self) -> float:
+        """``∂H_t/∂u_{t−1}``."""
+        return 1.0 if self.tau is None else 1.0 - 1.0 / self.tau
+
+    @property
+    def input_gain(self) -> float:
+        """``∂H_t/∂X_t``."""
+        return 1.0 / self.tau if (self.tau is not None and self.decay_input) else 1.0
+
+
+def charge(u: Tensor, x: Tensor, dyn: Dynamics) -> Tensor:
+    if dyn.tau is None:
+        return u + x
+    if dyn.decay_input:
+        return u + (x - u) / dyn.tau
+    return u - u / dyn.tau + x
+
+
+def forward_loop(x: Tensor, dyn: Dynamics, noise: Optional[Tensor]) -> tuple[Tensor, Tensor]:
+    """Spikes and pre-spike potentials ``H`` for ``x`` of shape ``[T, ...]``; builds no graph."""
+    u = torch.zeros_like(x[0])
+    potentials, spikes = [], []
+    for t in range(x.shape[0]):
+        h = charge(u, x[t], dyn)
+        if noise is not None:
+            h = h + noise[t]
+        s = (h >= dyn.threshold).to(h.dtype)
+        u = h - dyn.threshold * s if dyn.soft_reset else h * (1.0 - s)
+        potentials.append(h)
+        spikes.append(s)
+    # Spikes are stored as they are made: recomputing them from H would read H once more.
+    return torch.stack(spikes), torch.stack(potentials)
+
+
+def bptt_loop(grad_spikes: Tensor, h_seq: Tensor, dyn: Dynamics, surrogate: Surrogate) -> Tensor:
+    """``∂L/∂X`` by backpropagation through time, with ``g_α(H − θ)`` standing in for ``dS/dH``."""
+    # Whole-sequence surrogate so that a per-element sharpness of shape [T, ...] broadcasts.
+    sg = surrogate.derivative(h_seq - dyn.threshold)
+    grad_u = torch.zeros_like(h_seq[0])
+    grads = []
+    for t in range(h_seq.shape[0] - 1, -1, -1):
+        h, g = h_seq[t], sg[t]
+        fired = (h >= dyn.threshold).to(h.dtype)
+        if dyn.soft_reset:
+            du_dh = torch.ones_like(h) if dyn.detach_reset else 1.0 - dyn.threshold * g
+        else:
+            du_dh = 1.0 - fired if dyn.detach_reset else 1.0 - fired - h * g
+        grad_h = grad_spikes[t] * g + grad_u * du_dh
+        grads.append(grad_h * dyn.input_gain)
+        grad_u = grad_h * dyn.leak
+    grads.reverse()
+    return torch.stack(grads)
+
+
+def bptt_from_input(grad_spikes: Tensor, x: Tensor, noise: Optional[Tensor], dyn: Dynamics,
+                    surrogate: Surrogate) -> Tensor:
+    """:func:`bptt_loop` recomputing ``H`` from the input; compiled, the recomputation is free."""
+    _, h_seq = forward_loop(x, dyn, noise)
+    return bptt_loop(grad_spikes, h_seq, dyn, surrogate)
+
+
+def spikes_only(x: Tensor, dyn: Dynamics, noise: Optional[Tensor]) -> Tensor:
+    return forward_loop(x, dyn, noise)[0]
+
+
+@dataclass(frozen=True, eq=False)
+class LoopRecord:
+    """What a backward path may use from the forward pass of one spiking layer.
+
+    ``dynamics is None`` marks a stateless threshold (PSN): ``S = Θ(H − threshold)`` with ``H = x``, no
+    recurrence, and the backward returns ``∂L/∂H``.
+    """
+
+    x: Tensor  # the layer's input current, [T, ...]
+    threshold: float
+    dynamics: Optional[Dynamics] = None
+    noise: Optional[Tensor] = None
+    kernels: Optional["LoopKernels"] = None
+    saved_h: Optional[Tensor] = None
+
+    @property
+    def h(self) -> Tensor:
+        """Pre-spike membrane potentials ``[T, ...]`` (noise included)."""
+        if self.dynamics is None:
+            return self.x
+        if self.saved_h is not None:
+            return self.saved_h
+        return forward_loop(self.x, self.dynamics, self.noise)[1]
+
+    @property
+    def spikes(self) -> Tensor:
+        return (self.h >= self.threshold).to(self.x.dtype)
+
+
+class LoopKernels:
+    """Runs the loop forward and backward; subclasses differ only in how."""
+
+    def forward(self, x: Tensor, dyn: Dynamics, noise: Optional[Tensor]) -> tuple[Tensor, Optional[Tensor]]:
+        """Spikes and, if this implementation keeps them, the potentials ``H``."""
+        raise NotImplementedError
+
+    def bptt(self, grad_spikes: Tensor, record: LoopRecord, surrogate: Surrogate) -> Tensor:
+        raise NotImplementedError
+
+
+class EagerKernels(LoopKernels):
+    """Plain PyTorch ops; keeps ``H`` because recomputing it eagerly costs a whole forward pass."""
+
+    def forward(self, x, dyn, noise):
+        return forward_loop(x, dyn, noise)
+
+    def bptt(self, grad_spikes, record, surrogate):
+        return bptt_loop(grad_spikes, record.h, record.dynamics, surrogate)
+
+
+class CompiledKernels(LoopKernels):
+    """Both loops compiled by ``torch.compile`` into one fused kernel each.
+
+    Only the input is kept for the backward, which recomputes ``H`` inside its fused kernel: cheaper
+    than writing ``H`` out and reading it back, and it allocates nothing extra in the forward. Inputs are
+    flattened to ``[T, N]`` so that layers of every shape share one compiled kernel.
+
+    Where ``torch.compile`` cannot work (no C++ compiler, an unsupported platform) the first call warns
+    once and these kernels run eagerly from then on: slower, never wrong.
+    """
+
+    def __init__(self) -> None:
+        self._spikes = torch.compile(spikes_only, fullgraph=True)
+        self._bptt = torch.compile(bptt_from_input, fullgraph=True)
+        self.unavailable: Optional[str] = None
+
+    def _run(self, compiled: Callable, eager: Callable, *args):
+        if self.unavailable is None:
+            try:
+                return compiled(*args)
+            except (torch._dynamo.exc.BackendCompilerFailed, torch._dynamo.exc.Unsupported, OSError) as err:
+                self.unavailable = f"{type(err).__name__}: {err}".splitlines()[0]
+                warnings.warn(f"snnbench: torch.compile is unavailable here ({self.unavailable}); "
+                              "spiking layers fall back to the eager backend", RuntimeWarning, stacklevel=3)
+        return eager(*args)
+
+    def forward(self, x, dyn, noise):
+        flat = x.reshape(x.shape[0], -1)
+        flat_noise = None if noise is None else noise.reshape(flat.shape)
+        return self._run(self._spikes, spikes_only, flat, dyn, flat_noise).reshape(x.shape), None
+
+    def bptt(self, grad_spikes, record, surrogate):
+        x = record.x
+        flat = x.reshape(x.shape[0], -1)
+        noise = None if record.noise is None else record.noise.reshape(flat.shape)
+        alpha = surrogate.alpha
+        if isinstance(alpha, Tensor) and alpha.dim() > 0:
+            surrogate = Surrogate(surrogate.family, alpha.expand(x.shape).reshape(flat.shape))
+        grad = self._run(self._bptt, bptt_from_input, grad_spikes.reshape(flat.shape), flat, noise,
+                         record.dynamics, surrogate)
+        return grad.reshape(x.shape)
+
+
+EAGER_KERNELS = EagerKernels()
+
+
+@functools.cache
+def compiled_kernels() -> CompiledKernels:
+    """One set per process; ``torch.compile`` caches per shape and constants underneath."""
+    return CompiledKernels()
+
+
+def kernels_for(backend: str) -> LoopKernels:
+    if backend == "compiled":
+        return compiled_kernels()
+    if backend == "eager":
+        return EAGER_KERNELS
+    raise ValueError(f"no fused kernels for backend {backend!r}; choose one of {BACKENDS}")
+
+
+class LoopBackward(Protocol):
+    """Maps ``∂L/∂S`` (``[T, ...]``) and the forward's record to ``∂L/∂x``."""
+
+    def __call__(self, grad_spikes: Tensor, record: LoopRecord) -> Tensor: ...
+
+
+@dataclass(frozen=True, eq=False)
+class SurrogateBPTT:
+    """Backpropagation through time with the surrogate derivative ``g_α(H − θ)``."""
+
+    surrogate: Surrogate
+
+    def __call__(self, grad_spikes: Tensor, record: LoopRecord) -> Tensor:
+        if record.dynamics is None:
+            return grad_spikes * self.surrogate.derivative(record.h - record.threshold)
+        return record.kernels.bptt(grad_spikes, record, self.surrogate)
+
+
+class FusedLoop(torch.autograd.Function):
+    """The loop as one autograd node that keeps only what its backward needs."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, dyn: Dynamics, noise: Optional[Tensor], backward: LoopBackward,
+                kernels: LoopKernels) -> Tensor:
+        x, noise = x.detach(), None if noise is None else noise.detach()
+        spikes, h_seq = kernels.forward(x, dyn, noise)
+        ctx.save_for_backward(x, noise, h_seq)
+        ctx.dyn, ctx.backward_path, ctx.kernels = dyn, backward, kernels
+        return spikes
+
+    @staticmethod
+    def backward(ctx, grad_spikes: Tensor):
+        x, noise, h_seq = ctx.saved_tensors
+        record = LoopRecord(x, ctx.dyn.threshold, ctx.dyn, noise, ctx.kernels, h_seq)
+        return ctx.backward_path(grad_spikes, record), None, None, None, None
+
+
+class FusedThreshold(torch.autograd.Function):
+    """A stateless threshold ``S = Θ(H − threshold)`` whose backward is a :data:`LoopBackward`."""
+
+    @staticmethod
+    def forward(ctx, h: Tensor, threshold: float, backward: LoopBackward) -> Tensor:
+        ctx.save_for_backward(h)
+        ctx.threshold, ctx.backward_path = threshold, backward
+        return (h >= threshold).to(h.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_spikes: Tensor):
+        (h,) = ctx.saved_tensors
+        return ctx.backward_path(grad_spikes, LoopRecord(h, ctx.threshold)), None, None
+
+
+def reference_loop(x: Tensor, dyn: Dynamics, noise: Optional[Tensor], surrogate: Surrogate) -> Tensor:
+    """The plain charge → fire → reset loop, differentiated by autograd."""
+    u = torch.zeros_like(x[0])
+    out = []
+    for t in range(x.shape[0]):
+        h = charge(u, x[t], dyn)
+        if noise is not None:
+            h = h + noise[t]
+        s = spike(h - dyn.threshold, surrogate)
+        s_reset = s.detach() if dyn.detach_reset else s
+        u = h - dyn.threshold * s_reset if dyn.soft_reset else h * (1.0 - s_reset)
+        out.append(s)
+    return torch.stack(out)
+
+
+def run_loop(x: Tensor, dyn: Dynamics, *, backend: str, backward: LoopBackward,
+             noise: Optional[Tensor] = None) -> Tensor:
+    """Spikes ``[T, ...]`` of the loop on input current ``x`` ``[T, ...]`` with the chosen backend."""
+    if backend == "reference":
+        if not isinstance(backward, SurrogateBPTT):
+            raise ValueError(f"the reference backend only differentiates with a surrogate, not {backward!r}")
+        return reference_loop(x, dyn, noise, backward.surrogate)
+    return FusedLoop.apply(x, dyn, noise, backward, kernels_for(backend))

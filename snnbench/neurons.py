@@ -1,0 +1,228 @@
+"""Multi-step spiking neurons: LIF, IF, noisy LIF and PSN.
+
+Every layer takes ``[T, B, ...]``, runs all ``T`` steps in one call from fresh state (nothing is carried
+between calls, so there is no ``reset_net``), and returns spikes of the same shape. Behaviour is the same
+in ``train()`` and ``eval()``, with one deliberate exception: a noisy LIF draws noise in training and, only
+when asked to, at evaluation. Surrogate gradients flow in ``eval()`` mode.
+
+How gradients pass through the spikes is pluggable per layer (see :mod:`snnbench.neuron_loop`):
+``backward_path`` is ``None`` for the layer's own training surrogate, or any ``LoopBackward`` an attack
+installs for its duration. The forward spikes never depend on it.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping, Optional
+
+import torch
+from torch import Tensor, nn
+
+from .neuron_loop import (BACKENDS, Dynamics, FusedThreshold, LoopBackward, SurrogateBPTT, run_loop)
+from .randomness import SeededStream
+from .surrogates import Surrogate, spike
+
+
+def _check_backend(backend: str) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown neuron backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    return backend
+
+
+def _check_time_major(x: Tensor, layer: nn.Module) -> None:
+    if x.dim() < 2:
+        raise ValueError(f"{type(layer).__name__} expects [T, B, ...], got a tensor of shape {tuple(x.shape)}")
+
+
+class SpikingNeuron(nn.Module):
+    """Base of all spiking layers: owns its training surrogate, backend and swappable backward path."""
+
+    def __init__(self, surrogate: Optional[Surrogate], backend: str) -> None:
+        super().__init__()
+        # A fresh default per layer: a shared instance would let one layer's change leak into all.
+        self.surrogate = surrogate if surrogate is not None else Surrogate()
+        self.backend = _check_backend(backend)
+        self.backward_path: Optional[LoopBackward] = None
+
+    def active_backward(self) -> LoopBackward:
+        return self.backward_path if self.backward_path is not None else SurrogateBPTT(self.surrogate)
+
+    def _backend_for(self, x: Tensor) -> str:
+        # The reference backend can only follow a surrogate; other paths need the fused node.
+        if self.backend == "reference" and self.backward_path is not None:
+            return "eager"
+        return self.backend
+
+    @property
+    def stochastic(self) -> bool:
+        """True when the layer draws random numbers at evaluation."""
+        return False
+
+
+class LIF(SpikingNeuron):
+    """Leaky integrate-and-fire.
+
+    ``decay_input=True``: ``u ← u + (I − u)/τ`` (SpikingJelly's default); ``False``: ``u ← λu + I`` with
+    ``λ = 1 − 1/τ``. Fires when ``u ≥ threshold``; ``reset="hard"`` sets ``u`` to 0, ``"soft"`` subtracts
+    the threshold; ``detach_reset`` stops gradients through the reset.
+    """
+
+    def __init__(self, tau: float = 2.0, threshold: float = 1.0, reset: str = "hard", detach_reset: bool = False,
+                 decay_input: bool = True, surrogate: Optional[Surrogate] = None, backend: str = "compiled") -> None:
+        super().__init__(surrogate, backend)
+        if reset not in ("hard", "soft"):
+            raise ValueError(f"reset must be 'hard' or 'soft', got {reset!r}")
+        self.dynamics = Dynamics(tau=float(tau) if tau is not None else None, decay_input=decay_input,
+                                 threshold=float(threshold), soft_reset=reset == "soft",
+                                 detach_reset=detach_reset)
+
+    def noise(self, x: Tensor) -> Optional[Tensor]:
+        """Additive membrane noise for this call, ``[T, ...]``, or ``None``."""
+        return None
+
+    def forward(self, x: Tensor) -> Tensor:
+        _check_time_major(x, self)
+        return run_loop(x, self.dynamics, backend=self._backend_for(x), backward=self.active_backward(),
+                        noise=self.noise(x))
+
+    def extra_repr(self) -> str:
+        d = self.dynamics
+        return (f"tau={d.tau}, threshold={d.threshold}, reset={'soft' if d.soft_reset else 'hard'}, "
+                f"detach_reset={d.detach_reset}, decay_input={d.decay_input}, "
+                f"surrogate={self.surrogate.family}({self.surrogate.alpha}), backend={self.backend}")
+
+
+class IF(LIF):
+    """Integrate-and-fire: ``u ← u + I`` (no leak)."""
+
+    def __init__(self, threshold: float = 1.0, reset: str = "hard", detach_reset: bool = False,
+                 surrogate: Optional[Surrogate] = None, backend: str = "compiled") -> None:
+        super().__init__(tau=None, threshold=threshold, reset=reset, detach_reset=detach_reset,
+                         decay_input=False, surrogate=surrogate, backend=backend)
+
+
+class NoisyLIF(LIF):
+    """LIF with Gaussian noise ``N(0, σ²)`` added to the membrane potential before the threshold.
+
+    Noise is drawn every step for every element from the layer's own ``torch.Generator`` (seeded by
+    ``seed``, one per device), so a run is reproducible. It is on in training and, when
+    ``noise_at_eval`` is true, also at evaluation; then the model is stochastic.
+    """
+
+    def __init__(self, sigma: float = 0.1, noise_at_eval: bool = False, seed: int = 0, **lif_kwargs) -> None:
+        super().__init__(**lif_kwargs)
+        if not sigma >= 0.0:
+            raise ValueError(f"noise sigma must be >= 0, got {sigma}")
+        self.sigma = float(sigma)
+        self.noise_at_eval = noise_at_eval
+        self.stream = SeededStream(seed)
+
+    def reseed(self, seed: int) -> None:
+        """Restart the noise stream (on every device) from ``seed``."""
+        self.stream.reseed(seed)
+
+    @property
+    def stochastic(self) -> bool:
+        return self.noise_at_eval and self.sigma > 0.0
+
+    def noise(self, x: Tensor) -> Optional[Tensor]:
+        if self.sigma == 0.0 or not (self.training or self.noise_at_eval):
+            return None
+        eps = torch.randn(x.shape, generator=self.stream.generator(x.device), device=x.device, dtype=x.dtype)
+        return eps * self.sigma
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", sigma={self.sigma}, noise_at_eval={self.noise_at_eval}, seed={self.stream.seed}"
+
+
+class PSN(SpikingNeuron):
+    """Parallel spiking neuron (Fang et al., NeurIPS 2023): ``H = W·X + b`` along time, ``S = Θ(H)``.
+
+    ``W ∈ R^{T×T}`` mixes the time steps of each element, ``b`` (a scalar initialised to −1) acts as the
+    threshold. No reset, no recurrence: all steps are computed at once.
+    """
+
+    def __init__(self, T: int, surrogate: Optional[Surrogate] = None, backend: str = "compiled") -> None:
+        super().__init__(surrogate, backend)
+        if T < 1:
+            raise ValueError(f"PSN needs T >= 1, got {T}")
+        self.T = T
+        self.weight = nn.Parameter(torch.empty(T, T))
+        self.bias = nn.Parameter(torch.tensor(-1.0))
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+
+    def potential(self, x: Tensor) -> Tensor:
+        """``H = W·X + b`` for ``x`` ``[T, ...]``."""
+        if x.shape[0] != self.T:
+            raise ValueError(f"PSN was built for T={self.T} but got {x.shape[0]} time steps")
+        h = torch.addmm(self.bias, self.weight, x.reshape(self.T, -1))
+        return h.reshape(x.shape)
+
+    def forward(self, x: Tensor) -> Tensor:
+        _check_time_major(x, self)
+        h = self.potential(x)
+        if self._backend_for(x) == "reference":
+            return spike(h, self.surrogate)
+        return FusedThreshold.apply(h, 0.0, self.active_backward())
+
+    def extra_repr(self) -> str:
+        return f"T={self.T}, surrogate={self.surrogate.family}({self.surrogate.alpha}), backend={self.backend}"
+
+
+NEURONS: dict[str, type[SpikingNeuron]] = {"lif": LIF, "if": IF, "noisy_lif": NoisyLIF, "psn": PSN}
+
+
+@dataclass(frozen=True)
+class NeuronSpec:
+    """How to build every spiking layer of a network: the type, its parameters and training surrogate.
+
+    ``params`` are the neuron's keyword arguments (e.g. ``tau``, ``threshold``, ``reset``, ``sigma``);
+    unknown names are rejected when the spec is made. Each :meth:`build` returns a new layer with its own
+    surrogate instance.
+    """
+
+    kind: str = "lif"
+    params: Mapping[str, Any] = field(default_factory=dict)
+    surrogate: str = "atan"
+    alpha: float = 2.0
+    backend: str = "compiled"
+
+    def __post_init__(self) -> None:
+        if self.kind not in NEURONS:
+            raise ValueError(f"unknown neuron {self.kind!r}; choose one of {', '.join(NEURONS)}")
+        accepted = _accepted_params(self.kind)
+        unknown = sorted(set(self.params) - accepted)
+        if unknown:
+            raise ValueError(f"neuron {self.kind!r} has no parameter(s) {', '.join(unknown)}; "
+                             f"it accepts {', '.join(sorted(accepted))}")
+        Surrogate(self.surrogate, self.alpha)  # validates family and sharpness
+        _check_backend(self.backend)
+        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+
+    def build(self, T: int) -> SpikingNeuron:
+        surrogate = Surrogate(self.surrogate, self.alpha)
+        if self.kind == "psn":
+            return PSN(T=T, surrogate=surrogate, backend=self.backend)
+        return NEURONS[self.kind](**self.params, surrogate=surrogate, backend=self.backend)
+
+
+def _accepted_params(kind: str) -> set[str]:
+    cls = NEURONS[kind]
+    names = set(inspect.signature(cls.__init__).parameters) - {"self", "surrogate", "backend", "T", "lif_kwargs"}
+    if cls is NoisyLIF:
+        names |= _accepted_params("lif")
+    return names
+
+
+def spiking_layers(model: nn.Module) -> list[SpikingNeuron]:
+    """Every spiking layer of ``model``, in module order."""
+    return [m for m in model.modules() if isinstance(m, SpikingNeuron)]
+
+
+def set_backend(model: nn.Module, backend: str) -> None:
+    """Switch every spiking layer of ``model`` to ``backend`` (``compiled``, ``eager`` or ``reference``)."""
+    _check_backend(backend)
+    for layer in spiking_layers(model):
+        layer.backend = backend
