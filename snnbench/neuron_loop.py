@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional, Protocol
 
 import torch
+import torch._dynamo
 from torch import Tensor
 
 from .surrogates import Surrogate, spike
@@ -188,28 +189,42 @@ class CompiledKernels(LoopKernels):
     def _run(self, compiled: Callable, eager: Callable, *args):
         if self.unavailable is None:
             try:
-                return compiled(*args)
-            except (torch._dynamo.exc.BackendCompilerFailed, torch._dynamo.exc.Unsupported, OSError) as err:
+                # Each neuron configuration (dynamics, surrogate, noise, T, dtype) is one cache entry of
+                # these two functions; a model zoo in one process needs more than dynamo's default 8.
+                with torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT):
+                    return compiled(*args)
+            except (torch._dynamo.exc.BackendCompilerFailed, torch._dynamo.exc.Unsupported,
+                    torch._dynamo.exc.FailOnRecompileLimitHit, OSError) as err:
                 self.unavailable = f"{type(err).__name__}: {err}".splitlines()[0]
                 warnings.warn(f"snnbench: torch.compile is unavailable here ({self.unavailable}); "
                               "spiking layers fall back to the eager backend", RuntimeWarning, stacklevel=3)
         return eager(*args)
 
     def forward(self, x, dyn, noise):
-        flat = x.reshape(x.shape[0], -1)
-        flat_noise = None if noise is None else noise.reshape(flat.shape)
-        return self._run(self._spikes, spikes_only, flat, dyn, flat_noise).reshape(x.shape), None
+        flat = _flat(x)
+        noise = None if noise is None else _flat(noise)
+        return self._run(self._spikes, spikes_only, flat, dyn, noise).reshape(x.shape), None
 
     def bptt(self, grad_spikes, record, surrogate):
         x = record.x
-        flat = x.reshape(x.shape[0], -1)
-        noise = None if record.noise is None else record.noise.reshape(flat.shape)
         alpha = surrogate.alpha
         if isinstance(alpha, Tensor) and alpha.dim() > 0:
-            surrogate = Surrogate(surrogate.family, alpha.expand(x.shape).reshape(flat.shape))
-        grad = self._run(self._bptt, bptt_from_input, grad_spikes.reshape(flat.shape), flat, noise,
-                         record.dynamics, surrogate)
+            surrogate = Surrogate(surrogate.family, _flat(alpha.expand(x.shape)))
+        noise = None if record.noise is None else _flat(record.noise)
+        grad = self._run(self._bptt, bptt_from_input, _flat(grad_spikes), _flat(x), noise, record.dynamics,
+                         surrogate)
         return grad.reshape(x.shape)
+
+
+RECOMPILE_LIMIT = 64
+
+
+def _flat(t: Tensor) -> Tensor:
+    """``[T, ...] → [T, N]``, detached from any view so that dynamo guards on nothing but ``T``."""
+    flat = t.reshape(t.shape[0], -1).detach()
+    if flat.shape[1] > 1:
+        torch._dynamo.mark_dynamic(flat, 1)
+    return flat
 
 
 EAGER_KERNELS = EagerKernels()
@@ -285,11 +300,15 @@ def reference_loop(x: Tensor, dyn: Dynamics, noise: Optional[Tensor], surrogate:
     """The plain charge → fire → reset loop, differentiated by autograd."""
     u = torch.zeros_like(x[0])
     out = []
+    alpha = surrogate.alpha
+    per_step = isinstance(alpha, Tensor) and alpha.dim() > 0
     for t in range(x.shape[0]):
         h = charge(u, x[t], dyn)
         if noise is not None:
             h = h + noise[t]
-        s = spike(h - dyn.threshold, surrogate)
+        # A sharpness tensor broadcasts against [T, ...]: step t takes its slice t.
+        step_surrogate = Surrogate(surrogate.family, alpha.expand(x.shape)[t]) if per_step else surrogate
+        s = spike(h - dyn.threshold, step_surrogate)
         s_reset = s.detach() if dyn.detach_reset else s
         u = h - dyn.threshold * s_reset if dyn.soft_reset else h * (1.0 - s_reset)
         out.append(s)

@@ -1,0 +1,25 @@
+"""Shared fixtures: deterministic CPU runs and the optional shared MNIST folder."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _deterministic():
+    torch.manual_seed(0)
+    yield
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """``../shared/data`` (byte-exact MNIST) when this checkout sits beside it; otherwise the test skips."""
+    root = Path(os.environ.get("SNNBENCH_SHARED_DATA", SHARED_DATA))
+    if not (root / "MNIST" / "raw" / "t10k-images-idx3-ubyte").exists():
+        pytest.skip(f"MNIST not found under {root} (only present beside the development checkout)")
+    return root
