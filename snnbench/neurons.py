@@ -14,7 +14,6 @@ from __future__ import annotations
 import inspect
 import math
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any, Mapping, Optional
 
 import torch
@@ -199,7 +198,7 @@ class NeuronSpec:
                              f"it accepts {', '.join(sorted(accepted))}")
         Surrogate(self.surrogate, self.alpha)  # validates family and sharpness
         _check_backend(self.backend)
-        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+        object.__setattr__(self, "params", dict(self.params))  # a private copy: callers cannot mutate it
 
     def build(self, T: int) -> SpikingNeuron:
         surrogate = Surrogate(self.surrogate, self.alpha)

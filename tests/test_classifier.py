@@ -1,0 +1,81 @@
+import copy
+
+import pytest
+import torch
+
+from snnbench import SpikingClassifier, create_model
+from snnbench.datasets import dataset_info
+
+
+def mnist_model(**kwargs):
+    info = dataset_info("mnist")
+    kwargs.setdefault("neuron", {"backend": "eager"})
+    return create_model("convnet", T=4, mean=info.mean, std=info.std, **kwargs).eval()
+
+
+def test_contract_images_in_logits_out():
+    model = mnist_model()
+    assert isinstance(model, SpikingClassifier)
+    assert model.T == 4 and not model.stochastic and model.training_surrogate == ("atan", 2.0)
+    x = torch.rand(5, 1, 28, 28)
+    assert model(x).shape == (5, 10)
+    with pytest.raises(ValueError, match=r"expected images \[B, 1, H, W\]"):
+        model(torch.rand(5, 28, 28))
+
+
+def test_normalisation_encoding_and_readout_live_inside():
+    model = mnist_model()
+    x = torch.rand(4, 1, 28, 28)
+    normalised = (x - 0.1307) / 0.3081
+    by_hand = model.body(normalised.unsqueeze(0).repeat(4, 1, 1, 1, 1)).mean(0)
+    torch.testing.assert_close(model(x), by_hand)
+    assert {"mean", "std"} <= set(dict(model.named_buffers()))
+
+
+def test_state_dict_round_trip_and_deepcopy():
+    a, b = mnist_model(seed=1), mnist_model(seed=2)
+    x = torch.rand(4, 1, 28, 28)
+    assert not torch.equal(a(x), b(x))
+    b.load_state_dict(a.state_dict(), strict=True)
+    assert torch.equal(a(x), b(x))
+    assert torch.equal(copy.deepcopy(a)(x), a(x))
+
+
+def test_noise_at_evaluation_makes_the_model_stochastic_and_reseedable():
+    model = mnist_model(neuron={"kind": "noisy_lif", "params": {"sigma": 0.3, "noise_at_eval": True},
+                                "backend": "eager"})
+    assert model.stochastic
+    x = torch.rand(8, 1, 28, 28)
+    model.reseed(5)
+    first = model(x)
+    assert not torch.equal(model(x), first)
+    model.reseed(5)
+    assert torch.equal(model(x), first)
+    layers = model.spiking_layers()
+    assert layers[0].stream.seed != layers[1].stream.seed  # layers draw independent noise
+
+
+def test_poisson_encoding():
+    model = create_model("convnet", encoding="poisson", neuron={"backend": "eager"}).eval()
+    assert model.stochastic
+    x = torch.rand(8, 1, 28, 28, requires_grad=True)
+    model.reseed(0)
+    out = model(x)
+    out.sum().backward()
+    assert x.grad.abs().sum() > 0  # straight-through gradient
+    model.reseed(0)
+    assert torch.equal(model(x), out)
+    with pytest.raises(ValueError, match="Poisson encoding"):
+        create_model("convnet", encoding="poisson", mean=(0.5,), std=(0.5,))
+    with pytest.raises(ValueError, match="unknown encoding 'rate'"):
+        create_model("convnet", encoding="rate")
+
+
+def test_poisson_rates_match_intensities():
+    from snnbench.encoding import PoissonEncoding
+
+    enc = PoissonEncoding(T=400, seed=0)
+    x = torch.tensor([[0.0, 0.25, 0.5, 1.0]])
+    rates = enc(x).mean(0)
+    torch.testing.assert_close(rates, x, atol=0.06, rtol=0)
+    assert rates[0, 0] == 0 and rates[0, 3] == 1

@@ -1,0 +1,26 @@
+import pytest
+
+from snnbench import __version__
+from snnbench.cli import main
+
+
+def test_architectures_table(capsys):
+    assert main(["architectures"]) == 0
+    out = capsys.readouterr().out
+    for name, count in [("convnet", "50,282"), ("vgg11", "61,377,034"), ("sew_resnet19", "17,222,730"),
+                        ("wrn16", "2,748,902")]:
+        assert name in out and count in out
+
+
+def test_subsets_table_verifies_hashes(capsys):
+    assert main(["subsets"]) == 0
+    assert "mnist-test-1000" in capsys.readouterr().out
+
+
+def test_version_and_usage(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0 and __version__ in capsys.readouterr().out
+    with pytest.raises(SystemExit) as stop:
+        main(["frobnicate"])
+    assert stop.value.code == 2
