@@ -182,8 +182,11 @@ class CompiledKernels(LoopKernels):
     """
 
     def __init__(self) -> None:
-        self._spikes = torch.compile(spikes_only, fullgraph=True)
-        self._bptt = torch.compile(bptt_from_input, fullgraph=True)
+        # The element count is dynamic, so the kernel cannot know its size when compiled; without
+        # dynamic_threads inductor may decide from the first (small) call to run single-threaded forever.
+        options = {"cpp.dynamic_threads": True}
+        self._spikes = torch.compile(spikes_only, fullgraph=True, options=options)
+        self._bptt = torch.compile(bptt_from_input, fullgraph=True, options=options)
         self.unavailable: Optional[str] = None
 
     def _run(self, compiled: Callable, eager: Callable, *args):
