@@ -5,8 +5,9 @@ Hot path of every attack and training step, so it exists three ways:
 * ``reference``: the plain step loop, differentiated by autograd through :func:`spike`. Obviously correct,
   slow, and only ever the yardstick the fast paths are tested against.
 * ``eager``: :class:`FusedLoop`, an ``autograd.Function`` that runs the forward loop without building a
-  graph, keeps only the pre-spike potential ``H``, and runs a hand-written backward through time.
-* ``compiled``: the same function with both loops compiled by ``torch.compile`` into fused kernels.
+  graph, keeps the pre-spike potential ``H``, and runs a hand-written backward through time.
+* ``compiled``: the same node with both loops compiled by ``torch.compile`` into one fused kernel each;
+  it keeps only the layer input and recomputes ``H`` inside the backward kernel.
 
 The loop, for ``t = 1..T`` from ``u₀ = 0``::
 

@@ -48,7 +48,7 @@ class SpikingNeuron(nn.Module):
     def active_backward(self) -> LoopBackward:
         return self.backward_path if self.backward_path is not None else SurrogateBPTT(self.surrogate)
 
-    def _backend_for(self, x: Tensor) -> str:
+    def _effective_backend(self) -> str:
         # The reference backend can only follow a surrogate; other paths need the fused node.
         if self.backend == "reference" and self.backward_path is not None:
             return "eager"
@@ -83,7 +83,7 @@ class LIF(SpikingNeuron):
 
     def forward(self, x: Tensor) -> Tensor:
         _check_time_major(x, self)
-        return run_loop(x, self.dynamics, backend=self._backend_for(x), backward=self.active_backward(),
+        return run_loop(x, self.dynamics, backend=self._effective_backend(), backward=self.active_backward(),
                         noise=self.noise(x))
 
     def extra_repr(self) -> str:
@@ -162,7 +162,7 @@ class PSN(SpikingNeuron):
     def forward(self, x: Tensor) -> Tensor:
         _check_time_major(x, self)
         h = self.potential(x)
-        if self._backend_for(x) == "reference":
+        if self._effective_backend() == "reference":
             return spike(h, self.surrogate)
         return FusedThreshold.apply(h, 0.0, self.active_backward())
 

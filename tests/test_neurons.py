@@ -264,3 +264,13 @@ def test_neuron_spec_builds_independent_layers():
     model = torch.nn.Sequential(a, b)
     set_backend(model, "reference")
     assert a.backend == b.backend == "reference"
+
+
+def test_eval_mode_keeps_gradients_where_spikingjelly_0_0_0_0_14_drops_them():
+    sj = pytest.importorskip("spikingjelly.activation_based.neuron")
+    x = torch.randn(4, 2, 8) * 2
+    theirs = sj.LIFNode(step_mode="m").eval()
+    assert not theirs(x.requires_grad_(True)).requires_grad  # the README's claim about SpikingJelly
+    ours = LIF(backend="eager").eval()
+    (grad,) = torch.autograd.grad(ours(x).sum(), x)
+    assert grad.abs().sum() > 0

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from ..layers import GlobalAveragePool, TimeDistributed
 from ..neurons import NeuronSpec
+from .stages import residual_stages
 
 
 def _conv_bn(in_ch: int, out_ch: int, kernel: int, stride: int) -> TimeDistributed:
@@ -36,11 +37,6 @@ def sew_resnet19(*, neuron: NeuronSpec, T: int, in_channels: int, num_classes: i
     layers: list[nn.Module] = [
         _conv_bn(in_channels, 64, 3, 1), neuron.build(T), TimeDistributed(nn.AvgPool2d(3, 2, 1)),
     ]
-    channels = 64
-    for stage, width in enumerate(widths):
-        for block in range(blocks):
-            stride = 2 if (stage > 0 and block == 0) else 1
-            layers.append(SEWBasicBlock(channels, width, stride, neuron, T))
-            channels = width
-    layers += [GlobalAveragePool(), TimeDistributed(nn.Linear(channels, num_classes))]
+    layers += [SEWBasicBlock(i, o, stride, neuron, T) for i, o, stride in residual_stages(64, widths, blocks)]
+    layers += [GlobalAveragePool(), TimeDistributed(nn.Linear(widths[-1], num_classes))]
     return nn.Sequential(*layers)

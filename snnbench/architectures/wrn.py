@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from ..layers import GlobalAveragePool, ConvexCombination, TimeDistributed
 from ..neurons import NeuronSpec
+from .stages import residual_stages
 
 
 def _conv(in_ch: int, out_ch: int, kernel: int, stride: int) -> nn.Conv2d:
@@ -37,15 +38,10 @@ class PreActBlock(nn.Module):
 
 def wrn16(*, neuron: NeuronSpec, T: int, in_channels: int, num_classes: int, image_size: int,
           widen_factor: int = 4) -> nn.Module:
-    widths = [16 * widen_factor, 32 * widen_factor, 64 * widen_factor]
-    blocks_per_stage = (16 - 4) // 6
+    widths = (16 * widen_factor, 32 * widen_factor, 64 * widen_factor)
+    blocks_per_stage = (16 - 4) // 6  # depth 16 = stem + 3 stages × 2 blocks × 2 convs + head
     layers: list[nn.Module] = [TimeDistributed(_conv(in_channels, 16, 3, 1))]
-    channels = 16
-    for stage, width in enumerate(widths):
-        for block in range(blocks_per_stage):
-            stride = 2 if (stage > 0 and block == 0) else 1
-            layers.append(PreActBlock(channels, width, stride, neuron, T))
-            channels = width
-    layers += [TimeDistributed(nn.BatchNorm2d(channels)), neuron.build(T), GlobalAveragePool(),
-               TimeDistributed(nn.Linear(channels, num_classes))]
+    layers += [PreActBlock(i, o, stride, neuron, T) for i, o, stride in residual_stages(16, widths, blocks_per_stage)]
+    layers += [TimeDistributed(nn.BatchNorm2d(widths[-1])), neuron.build(T), GlobalAveragePool(),
+               TimeDistributed(nn.Linear(widths[-1], num_classes))]
     return nn.Sequential(*layers)
