@@ -153,8 +153,9 @@ class LoopRecord:
 class LoopKernels:
     """Runs the loop forward and backward; subclasses differ only in how."""
 
-    def forward(self, x: Tensor, dyn: Dynamics, noise: Optional[Tensor]) -> tuple[Tensor, Optional[Tensor]]:
-        """Spikes and, if this implementation keeps them, the potentials ``H``."""
+    def forward(self, x: Tensor, dyn: Dynamics, noise: Optional[Tensor],
+                keep_potentials: bool = False) -> tuple[Tensor, Optional[Tensor]]:
+        """Spikes and the potentials ``H`` when asked for or when this implementation keeps them anyway."""
         raise NotImplementedError
 
     def bptt(self, grad_spikes: Tensor, record: LoopRecord, surrogate: Surrogate) -> Tensor:
@@ -164,7 +165,7 @@ class LoopKernels:
 class EagerKernels(LoopKernels):
     """Plain PyTorch ops; keeps ``H`` because recomputing it eagerly costs a whole forward pass."""
 
-    def forward(self, x, dyn, noise):
+    def forward(self, x, dyn, noise, keep_potentials=False):
         return forward_loop(x, dyn, noise)
 
     def bptt(self, grad_spikes, record, surrogate):
@@ -187,6 +188,7 @@ class CompiledKernels(LoopKernels):
         # dynamic_threads inductor may decide from the first (small) call to run single-threaded forever.
         options = {"cpp.dynamic_threads": True}
         self._spikes = torch.compile(spikes_only, fullgraph=True, options=options)
+        self._spikes_and_potentials = torch.compile(forward_loop, fullgraph=True, options=options)
         self._bptt = torch.compile(bptt_from_input, fullgraph=True, options=options)
         self.unavailable: Optional[str] = None
 
@@ -204,9 +206,12 @@ class CompiledKernels(LoopKernels):
                               "spiking layers fall back to the eager backend", RuntimeWarning, stacklevel=3)
         return eager(*args)
 
-    def forward(self, x, dyn, noise):
+    def forward(self, x, dyn, noise, keep_potentials=False):
         flat = _flat(x)
         noise = None if noise is None else _flat(noise)
+        if keep_potentials:
+            spikes, h = self._run(self._spikes_and_potentials, forward_loop, flat, dyn, noise)
+            return spikes.reshape(x.shape), h.reshape(x.shape)
         return self._run(self._spikes, spikes_only, flat, dyn, noise).reshape(x.shape), None
 
     def bptt(self, grad_spikes, record, surrogate):
@@ -249,9 +254,20 @@ def kernels_for(backend: str) -> LoopKernels:
 
 
 class LoopBackward(Protocol):
-    """Maps ``∂L/∂S`` (``[T, ...]``) and the forward's record to ``∂L/∂x``."""
+    """Maps ``∂L/∂S`` (``[T, ...]``) and the forward's record to ``∂L/∂x``.
+
+    A backward path that needs to see every forward pass (adaptive sharpness keeps statistics of the
+    potentials) also defines ``on_forward(record)``; the layer calls it, with ``H`` computed, before it
+    returns its spikes.
+    """
 
     def __call__(self, grad_spikes: Tensor, record: LoopRecord) -> Tensor: ...
+
+
+def _observe(backward: LoopBackward, record: LoopRecord) -> None:
+    on_forward = getattr(backward, "on_forward", None)
+    if on_forward is not None:
+        on_forward(record)
 
 
 @dataclass(frozen=True, eq=False)
@@ -273,7 +289,10 @@ class FusedLoop(torch.autograd.Function):
     def forward(ctx, x: Tensor, dyn: Dynamics, noise: Optional[Tensor], backward: LoopBackward,
                 kernels: LoopKernels) -> Tensor:
         x, noise = x.detach(), None if noise is None else noise.detach()
-        spikes, h_seq = kernels.forward(x, dyn, noise)
+        observes = getattr(backward, "on_forward", None) is not None
+        spikes, h_seq = kernels.forward(x, dyn, noise, keep_potentials=observes)
+        if observes:
+            _observe(backward, LoopRecord(x, dyn.threshold, dyn, noise, kernels, h_seq))
         ctx.save_for_backward(x, noise, h_seq)
         ctx.dyn, ctx.backward_path, ctx.kernels = dyn, backward, kernels
         return spikes
@@ -290,6 +309,8 @@ class FusedThreshold(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, h: Tensor, threshold: float, backward: LoopBackward) -> Tensor:
+        h = h.detach()
+        _observe(backward, LoopRecord(h, threshold))
         ctx.save_for_backward(h)
         ctx.threshold, ctx.backward_path = threshold, backward
         return (h >= threshold).to(h.dtype)

@@ -1,0 +1,184 @@
+"""Gradient modes: how an attacker differentiates through spikes.
+
+``with gradient_mode(model, "assg", A=0.87) as mode:`` installs, on every spiking layer of ``model``, a
+backward path of that kind for the duration of the block, and restores the previous ones on exit (also
+after an exception). The forward pass — the spikes — never changes. One instance serves one layer, so
+per-layer state (ASSG's statistics) lives in the instance and nowhere else.
+
+Modes:
+
+``surrogate``
+    BPTT through a fixed surrogate; by default each layer's own training surrogate (``family``, ``alpha``).
+``assg``
+    Adaptive Sharpness Surrogate Gradient (arXiv 2512.22522). Per layer, time step and element it keeps
+    exponential moving averages over attack iterations of ``x = |u − θ|``: ``M ← β₁M + (1 − β₁)x`` and
+    then ``D ← β₂D + (1 − β₂)|x − M|``, from ``M₀ = 1, D₀ = 0``, and uses the sharpness
+    ``α = ω / (M + γD + 1e-4)`` with ``ω = G₁⁻¹(A)`` of the family. Statistics update once per forward,
+    before that forward's backward uses them, and not while frozen (extra EoT samples).
+``bptr``
+    ``∂L/∂I_t = ∂L/∂S_t · 1[mean_t S_t > 0]``.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Optional
+
+import torch
+from torch import Tensor, nn
+
+from .neuron_loop import LoopRecord, SurrogateBPTT
+from .neurons import SpikingNeuron, spiking_layers
+from .surrogates import Surrogate, get_family, inverse_vanishing_degree
+
+
+class GradientMode:
+    """Base of the per-layer backward paths that :func:`gradient_mode` installs."""
+
+    name = ""
+    frozen: bool = False  # while True, adaptive statistics do not update (extra EoT samples)
+
+    def reset(self) -> None:
+        """Forget adaptive statistics: a new attack run or restart begins."""
+
+    def __call__(self, grad_spikes: Tensor, record: LoopRecord) -> Tensor:
+        raise NotImplementedError
+
+    @classmethod
+    def for_layer(cls, layer: SpikingNeuron, **params: Any) -> "GradientMode":
+        return cls(**params)
+
+
+def _require_recurrent(mode: GradientMode, record: LoopRecord) -> None:
+    if record.dynamics is None:
+        raise ValueError(f"gradient mode {mode.name!r} is defined for LIF/IF layers, not for a stateless "
+                         "threshold such as PSN; use 'surrogate' or 'assg'")
+
+
+@dataclass(eq=False)
+class SurrogateMode(GradientMode):
+    """Backpropagation through time with a fixed surrogate."""
+
+    family: str = "atan"
+    alpha: float = 2.0
+    name = "surrogate"
+
+    def __post_init__(self) -> None:
+        self._path = SurrogateBPTT(Surrogate(self.family, self.alpha))
+
+    @classmethod
+    def for_layer(cls, layer: SpikingNeuron, **params: Any) -> "SurrogateMode":
+        params.setdefault("family", layer.surrogate.family)
+        params.setdefault("alpha", layer.surrogate.alpha)
+        return cls(**params)
+
+    def __call__(self, grad_spikes: Tensor, record: LoopRecord) -> Tensor:
+        return self._path(grad_spikes, record)
+
+
+@dataclass(eq=False)
+class ASSG(GradientMode):
+    """Adaptive Sharpness Surrogate Gradient; see the module docstring."""
+
+    family: str = "atan"
+    A: float = 0.87
+    gamma: float = 1.5
+    beta1: float = 0.9
+    beta2: float = 0.9
+    name = "assg"
+    M: Optional[Tensor] = field(default=None, init=False, repr=False)
+    D: Optional[Tensor] = field(default=None, init=False, repr=False)
+    alpha: Optional[Tensor] = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        get_family(self.family)
+        self.omega = inverse_vanishing_degree(self.family, self.A)
+        for name in ("beta1", "beta2"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"assg {name} must lie in [0, 1), got {getattr(self, name)}")
+
+    def reset(self) -> None:
+        self.M = self.D = self.alpha = None
+
+    def on_forward(self, record: LoopRecord) -> None:
+        x = (record.h - record.threshold).abs()
+        if self.M is None or self.M.shape != x.shape:
+            # A new batch (or the first forward) starts from M₀ = 1, D₀ = 0.
+            self.M, self.D = torch.ones_like(x), torch.zeros_like(x)
+        if not self.frozen:
+            self.M = self.beta1 * self.M + (1.0 - self.beta1) * x
+            self.D = self.beta2 * self.D + (1.0 - self.beta2) * (x - self.M).abs()
+        self.alpha = self.omega / (self.M + self.gamma * self.D + 1e-4)
+
+    def __call__(self, grad_spikes: Tensor, record: LoopRecord) -> Tensor:
+        if self.alpha is None or self.alpha.shape != record.h.shape:
+            raise RuntimeError("assg: a backward pass without its forward pass through this layer")
+        return SurrogateBPTT(Surrogate(self.family, self.alpha))(grad_spikes, record)
+
+
+@dataclass(eq=False)
+class BPTR(GradientMode):
+    """Backpropagation through rate: ``∂L/∂I_t = ∂L/∂S_t · 1[mean_t S_t > 0]``."""
+
+    name = "bptr"
+
+    def __call__(self, grad_spikes: Tensor, record: LoopRecord) -> Tensor:
+        _require_recurrent(self, record)
+        active = (record.spikes.mean(0, keepdim=True) > 0).to(grad_spikes.dtype)
+        return grad_spikes * active
+
+
+MODES: dict[str, type[GradientMode]] = {cls.name: cls for cls in (SurrogateMode, ASSG, BPTR)}
+
+
+def _check_params(mode: str, params: dict[str, Any]) -> None:
+    cls = MODES[mode]
+    accepted = {f.name for f in dataclasses.fields(cls) if f.init} if dataclasses.is_dataclass(cls) else set()
+    unknown = sorted(set(params) - accepted)
+    if unknown:
+        raise ValueError(f"gradient mode {mode!r} has no parameter(s) {', '.join(unknown)}; "
+                         f"it accepts {', '.join(sorted(accepted)) or 'none'}")
+
+
+class ModeHandle:
+    """What ``with gradient_mode(...) as handle`` yields: the installed per-layer paths."""
+
+    def __init__(self, paths: list[GradientMode]) -> None:
+        self.paths = paths
+
+    def reset(self) -> None:
+        """Fresh adaptive statistics on every layer (call at each attack run or restart)."""
+        for path in self.paths:
+            path.reset()
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """Forward passes inside do not update adaptive statistics (extra EoT samples)."""
+        for path in self.paths:
+            path.frozen = True
+        try:
+            yield
+        finally:
+            for path in self.paths:
+                path.frozen = False
+
+
+@contextlib.contextmanager
+def gradient_mode(model: nn.Module, mode: str, **params: Any) -> Iterator[ModeHandle]:
+    """Differentiate every spiking layer of ``model`` with ``mode`` inside the block."""
+    if mode not in MODES:
+        raise ValueError(f"unknown gradient mode {mode!r}; choose one of {', '.join(MODES)}")
+    _check_params(mode, params)
+    layers = spiking_layers(model)
+    if not layers:
+        raise ValueError("gradient_mode: the model has no spiking layers")
+    paths = [MODES[mode].for_layer(layer, **params) for layer in layers]
+    previous = [layer.backward_path for layer in layers]
+    for layer, path in zip(layers, paths):
+        layer.backward_path = path
+    try:
+        yield ModeHandle(paths)
+    finally:
+        for layer, path in zip(layers, previous):
+            layer.backward_path = path

@@ -1,0 +1,124 @@
+import pytest
+import torch
+from torch import nn
+
+from snnbench.gradient_modes import gradient_mode
+from snnbench.neuron_loop import Dynamics, forward_loop
+from snnbench.neurons import LIF, PSN
+from snnbench.surrogates import Surrogate, inverse_vanishing_degree
+
+
+def input_grad(model, x, w):
+    x = x.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(model(x), x, grad_outputs=w)
+    return g
+
+
+def sequences(shape=(4, 3, 6), seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(shape, generator=gen) * 1.5 + 0.6, torch.randn(shape, generator=gen)
+
+
+@pytest.mark.parametrize("backend", ["eager", "compiled"])
+def test_modes_are_restored_on_exit_and_after_an_exception(backend):
+    model = nn.Sequential(LIF(backend=backend), LIF(backend=backend))
+    custom = lambda g, record: g  # noqa: E731 - a stand-in for an earlier mode
+    model[1].backward_path = custom
+    with gradient_mode(model, "assg") as outer:
+        assert [layer.backward_path for layer in model] == outer.paths
+        with gradient_mode(model, "bptr"):
+            assert type(model[0].backward_path).__name__ == "BPTR"
+        assert [layer.backward_path for layer in model] == outer.paths
+    assert model[0].backward_path is None and model[1].backward_path is custom
+    with pytest.raises(ZeroDivisionError):
+        with gradient_mode(model, "surrogate", alpha=4.0):
+            1 / 0
+    assert model[0].backward_path is None and model[1].backward_path is custom
+
+
+def test_spikes_never_change_with_the_mode():
+    layer = LIF(backend="eager")
+    x, _ = sequences()
+    spikes = layer(x)
+    for mode in ("surrogate", "assg", "bptr"):
+        with gradient_mode(layer, mode):
+            assert torch.equal(layer(x), spikes)
+
+
+def test_surrogate_mode_defaults_to_the_training_surrogate_and_can_change_it():
+    layer = LIF(surrogate=Surrogate("sigmoid", 4.0), backend="eager")
+    x, w = sequences()
+    own = input_grad(layer, x, w)
+    with gradient_mode(layer, "surrogate"):
+        assert torch.equal(input_grad(layer, x, w), own)
+    with gradient_mode(layer, "surrogate", family="atan", alpha=2.0):
+        expected = input_grad(LIF(surrogate=Surrogate("atan", 2.0), backend="reference"), x, w)
+        torch.testing.assert_close(input_grad(layer, x, w), expected)
+
+
+@pytest.mark.parametrize("backend", ["eager", "compiled"])
+def test_assg_sharpness_follows_the_formula_over_two_iterations(backend):
+    layer = LIF(backend=backend)
+    dyn = Dynamics()
+    (x1, w), (x2, _) = sequences(seed=1), sequences(seed=2)
+    omega = inverse_vanishing_degree("atan", 0.87)
+    a1 = (forward_loop(x1, dyn, None)[1] - 1.0).abs()
+    a2 = (forward_loop(x2, dyn, None)[1] - 1.0).abs()
+    m1 = 0.9 * 1.0 + 0.1 * a1
+    d1 = 0.1 * (a1 - m1).abs()
+    m2 = 0.9 * m1 + 0.1 * a2
+    d2 = 0.9 * d1 + 0.1 * (a2 - m2).abs()
+    with gradient_mode(layer, "assg") as mode:
+        assg = mode.paths[0]
+        g1 = input_grad(layer, x1, w)
+        torch.testing.assert_close(assg.alpha, omega / (m1 + 1.5 * d1 + 1e-4))
+        g2 = input_grad(layer, x2, w)
+        expected_alpha = omega / (m2 + 1.5 * d2 + 1e-4)
+        torch.testing.assert_close(assg.alpha, expected_alpha)
+        reference = LIF(surrogate=Surrogate("atan", expected_alpha), backend="reference")
+        torch.testing.assert_close(g2, input_grad(reference, x2, w), atol=1e-5, rtol=1e-5)
+        assert not torch.allclose(g1, input_grad(layer, x1, w))  # statistics moved on
+        with mode.frozen():  # extra EoT samples leave the statistics alone
+            before = assg.M.clone()
+            layer(x1)
+            assert torch.equal(assg.M, before)
+        mode.reset()
+        input_grad(layer, x1, w)
+        torch.testing.assert_close(assg.M, m1)
+
+
+def test_assg_on_psn_uses_the_potential_itself():
+    layer = PSN(T=4)
+    x, w = sequences()
+    with gradient_mode(layer, "assg", A=0.9, gamma=1.0) as mode:
+        input_grad(layer, x, w)
+        h = layer.potential(x).detach().abs()
+        m = 0.9 + 0.1 * h
+        d = 0.1 * (h - m).abs()
+        torch.testing.assert_close(mode.paths[0].alpha, inverse_vanishing_degree("atan", 0.9) / (m + d + 1e-4))
+
+
+def test_bptr_passes_gradient_only_where_the_neuron_fired():
+    layer = LIF(backend="eager")
+    x, w = sequences()
+    with gradient_mode(layer, "bptr"):
+        g = input_grad(layer, x, w)
+    fired = (layer(x).mean(0, keepdim=True) > 0).float()
+    assert 0 < fired.mean() < 1
+    torch.testing.assert_close(g, w * fired)
+    psn = PSN(T=4)
+    with gradient_mode(psn, "bptr"), pytest.raises(ValueError, match="'bptr' is defined for LIF/IF layers"):
+        input_grad(psn, x, w)
+
+
+def test_bad_modes_are_named():
+    layer = LIF()
+    with pytest.raises(ValueError, match="unknown gradient mode 'fgsm'"):
+        with gradient_mode(layer, "fgsm"):
+            pass
+    with pytest.raises(ValueError, match="gradient mode 'assg' has no parameter\\(s\\) alpha"):
+        with gradient_mode(layer, "assg", alpha=2.0):
+            pass
+    with pytest.raises(ValueError, match="no spiking layers"):
+        with gradient_mode(nn.Linear(2, 2), "assg"):
+            pass
