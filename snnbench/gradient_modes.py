@@ -17,6 +17,17 @@ Modes:
     before that forward's backward uses them, and not while frozen (extra EoT samples).
 ``bptr``
     ``∂L/∂I_t = ∂L/∂S_t · 1[mean_t S_t > 0]``.
+``rga``
+    Rate gradient approximation (Bu et al., CVPR 2023): ``∂L/∂I_t = ∂L/∂S_t · r′(mean_t I_t)`` with the
+    piecewise-linear firing-rate function ``r`` of the neuron's leak and threshold (see :class:`RGA`).
+``hart``
+    Hao et al., ICLR 2024: the potential carried across time is detached, spikes pass through a surrogate,
+    and the input-current gradient of every step is replaced by its mean over time.
+``pdsg``
+    Lun et al., CVPR 2025: a Gaussian surrogate whose standard deviation σ is that of ``u − θ`` per channel
+    (convolutional layers) or feature (linear layers) over time, batch and space, centred at ``+σ/2``.
+
+``bptr``, ``rga`` and ``hart`` are defined for LIF/IF layers; ``surrogate``, ``assg`` and ``pdsg`` for PSN too.
 """
 from __future__ import annotations
 
@@ -56,8 +67,18 @@ def _require_recurrent(mode: GradientMode, record: LoopRecord) -> None:
                          "threshold such as PSN; use 'surrogate' or 'assg'")
 
 
+class _LayerSurrogateByDefault:
+    """Modes whose surrogate defaults to the layer's own training surrogate."""
+
+    @classmethod
+    def for_layer(cls, layer: SpikingNeuron, **params: Any):
+        params.setdefault("family", layer.surrogate.family)
+        params.setdefault("alpha", layer.surrogate.alpha)
+        return cls(**params)
+
+
 @dataclass(eq=False)
-class SurrogateMode(GradientMode):
+class SurrogateMode(_LayerSurrogateByDefault, GradientMode):
     """Backpropagation through time with a fixed surrogate."""
 
     family: str = "atan"
@@ -66,12 +87,6 @@ class SurrogateMode(GradientMode):
 
     def __post_init__(self) -> None:
         self._path = SurrogateBPTT(Surrogate(self.family, self.alpha))
-
-    @classmethod
-    def for_layer(cls, layer: SpikingNeuron, **params: Any) -> "SurrogateMode":
-        params.setdefault("family", layer.surrogate.family)
-        params.setdefault("alpha", layer.surrogate.alpha)
-        return cls(**params)
 
     def __call__(self, grad_spikes: Tensor, record: LoopRecord) -> Tensor:
         return self._path(grad_spikes, record)
@@ -129,7 +144,65 @@ class BPTR(GradientMode):
         return grad_spikes * active
 
 
-MODES: dict[str, type[GradientMode]] = {cls.name: cls for cls in (SurrogateMode, ASSG, BPTR)}
+@dataclass(eq=False)
+class RGA(GradientMode):
+    """Rate gradient approximation: ``∂L/∂I_t = ∂L/∂S_t · r′(Ī)``, ``Ī = mean_t I_t``, for every step.
+
+    In leak form ``u ← λu + c·I`` (``c`` the input gain) with drive ``d = c·Ī``, the firing rate rises with
+    slope ``gamma`` up to the onset ``(1 − λ)θ``, then linearly to 1 at ``beta·θ``, and stays there:
+    ``r′ = c·gamma`` on ``[0, (1 − λ)θ]``, ``c·(1 − gamma·θ(1 − λ)) / ((λ + beta − 1)θ)`` on
+    ``((1 − λ)θ, beta·θ]`` and 0 elsewhere. For IF (λ = 1) this is ``1/(beta·θ)`` on ``(0, beta·θ]``.
+    """
+
+    gamma: float = 0.2
+    beta: float = 2.0
+    name = "rga"
+
+    def __call__(self, grad_spikes: Tensor, record: LoopRecord) -> Tensor:
+        _require_recurrent(self, record)
+        dyn = record.dynamics
+        leak, theta, gain = dyn.leak, dyn.threshold, dyn.input_gain
+        drive = gain * record.x.mean(0, keepdim=True)
+        onset, saturation = (1.0 - leak) * theta, self.beta * theta
+        rising = (1.0 - self.gamma * theta * (1.0 - leak)) / ((leak + self.beta - 1.0) * theta)
+        slope = torch.where((drive >= 0) & (drive <= onset), torch.full_like(drive, self.gamma),
+                            torch.where((drive > onset) & (drive <= saturation), torch.full_like(drive, rising),
+                                        torch.zeros_like(drive)))
+        return grad_spikes * (gain * slope)
+
+
+@dataclass(eq=False)
+class HART(_LayerSurrogateByDefault, GradientMode):
+    """Spikes through a surrogate, no gradient along the membrane across time, and the input-current
+    gradient of each step replaced by its mean over time (rate and temporal information combined)."""
+
+    family: str = "atan"
+    alpha: float = 2.0
+    name = "hart"
+
+    def __call__(self, grad_spikes: Tensor, record: LoopRecord) -> Tensor:
+        _require_recurrent(self, record)
+        sg = Surrogate(self.family, self.alpha).derivative(record.h - record.threshold)
+        per_step = grad_spikes * sg * record.dynamics.input_gain
+        return per_step.mean(0, keepdim=True).expand_as(per_step).contiguous()
+
+
+@dataclass(eq=False)
+class PDSG(GradientMode):
+    """Potential-dependent surrogate: Gaussian density with std σ centred at ``+σ/2``, σ = std of ``u − θ``
+    per channel (dimension 2) over time, batch and space; a σ of 0 counts as 1."""
+
+    name = "pdsg"
+
+    def __call__(self, grad_spikes: Tensor, record: LoopRecord) -> Tensor:
+        x = record.h - record.threshold
+        reduce = tuple(d for d in range(x.dim()) if d != 2) if x.dim() > 2 else tuple(range(x.dim()))
+        sigma = x.std(dim=reduce, keepdim=True)
+        sigma = torch.where(sigma > 0, sigma, torch.ones_like(sigma))
+        return SurrogateBPTT(Surrogate("gaussian", 1.0 / sigma, center=sigma / 2))(grad_spikes, record)
+
+
+MODES: dict[str, type[GradientMode]] = {cls.name: cls for cls in (SurrogateMode, ASSG, BPTR, RGA, HART, PDSG)}
 
 
 def _check_params(mode: str, params: dict[str, Any]) -> None:
@@ -170,9 +243,7 @@ def gradient_mode(model: nn.Module, mode: str, **params: Any) -> Iterator[ModeHa
     if mode not in MODES:
         raise ValueError(f"unknown gradient mode {mode!r}; choose one of {', '.join(MODES)}")
     _check_params(mode, params)
-    layers = spiking_layers(model)
-    if not layers:
-        raise ValueError("gradient_mode: the model has no spiking layers")
+    layers = spiking_layers(model)  # none for a non-spiking model: then there is nothing to install
     paths = [MODES[mode].for_layer(layer, **params) for layer in layers]
     previous = [layer.backward_path for layer in layers]
     for layer, path in zip(layers, paths):

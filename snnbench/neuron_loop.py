@@ -216,9 +216,7 @@ class CompiledKernels(LoopKernels):
 
     def bptt(self, grad_spikes, record, surrogate):
         x = record.x
-        alpha = surrogate.alpha
-        if isinstance(alpha, Tensor) and alpha.dim() > 0:
-            surrogate = Surrogate(surrogate.family, _flat(alpha.expand(x.shape)))
+        surrogate = surrogate.map_tensors(lambda t: _flat(t.expand(x.shape)))
         noise = None if record.noise is None else _flat(record.noise)
         grad = self._run(self._bptt, bptt_from_input, _flat(grad_spikes), _flat(x), noise, record.dynamics,
                          surrogate)
@@ -325,14 +323,12 @@ def reference_loop(x: Tensor, dyn: Dynamics, noise: Optional[Tensor], surrogate:
     """The plain charge → fire → reset loop, differentiated by autograd."""
     u = torch.zeros_like(x[0])
     out = []
-    alpha = surrogate.alpha
-    per_step = isinstance(alpha, Tensor) and alpha.dim() > 0
     for t in range(x.shape[0]):
         h = charge(u, x[t], dyn)
         if noise is not None:
             h = h + noise[t]
-        # A sharpness tensor broadcasts against [T, ...]: step t takes its slice t.
-        step_surrogate = Surrogate(surrogate.family, alpha.expand(x.shape)[t]) if per_step else surrogate
+        # Parameter tensors broadcast against [T, ...]: step t takes its slice t.
+        step_surrogate = surrogate.map_tensors(lambda p: p.expand(x.shape)[t])
         s = spike(h - dyn.threshold, step_surrogate)
         s_reset = s.detach() if dyn.detach_reset else s
         u = h - dyn.threshold * s_reset if dyn.soft_reset else h * (1.0 - s_reset)

@@ -143,6 +143,7 @@ class Surrogate:
 
     family: str = "atan"
     alpha: Sharpness = 2.0
+    center: Sharpness = 0.0  # the density's centre; PDSG shifts it off the threshold
 
     def __post_init__(self) -> None:
         get_family(self.family)  # fail at construction, not at the first backward
@@ -150,11 +151,19 @@ class Surrogate:
             raise ValueError(f"surrogate sharpness alpha must be positive, got {self.alpha}")
 
     def derivative(self, x: Tensor) -> Tensor:
-        """``g_α(x)``, the surrogate of ``dΘ/dx``."""
-        alpha = self.alpha
+        """``g_α(x − center)``, the surrogate of ``dΘ/dx``."""
+        alpha, center = self.alpha, self.center
         if isinstance(alpha, Tensor):
             alpha = alpha.to(device=x.device, dtype=x.dtype)
-        return alpha * get_family(self.family).density(alpha * x)
+        if isinstance(center, Tensor):
+            center = center.to(device=x.device, dtype=x.dtype)
+        return alpha * get_family(self.family).density(alpha * (x - center))
+
+    def map_tensors(self, fn) -> "Surrogate":
+        """The same surrogate with ``fn`` applied to every parameter that is a non-scalar tensor."""
+        def apply(value):
+            return fn(value) if isinstance(value, Tensor) and value.dim() > 0 else value
+        return Surrogate(self.family, apply(self.alpha), apply(self.center))
 
     def describe(self) -> dict:
         """Family and sharpness as plain data (for cards and logs)."""

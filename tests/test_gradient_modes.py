@@ -40,7 +40,7 @@ def test_spikes_never_change_with_the_mode():
     layer = LIF(backend="eager")
     x, _ = sequences()
     spikes = layer(x)
-    for mode in ("surrogate", "assg", "bptr"):
+    for mode in ("surrogate", "assg", "bptr", "rga", "hart", "pdsg"):
         with gradient_mode(layer, mode):
             assert torch.equal(layer(x), spikes)
 
@@ -119,6 +119,48 @@ def test_bad_modes_are_named():
     with pytest.raises(ValueError, match="gradient mode 'assg' has no parameter\\(s\\) alpha"):
         with gradient_mode(layer, "assg", alpha=2.0):
             pass
-    with pytest.raises(ValueError, match="no spiking layers"):
-        with gradient_mode(nn.Linear(2, 2), "assg"):
-            pass
+    with gradient_mode(nn.Linear(2, 2), "assg") as handle:  # nothing to differentiate through spikes
+        assert handle.paths == []
+
+
+def test_rga_uses_the_rate_derivative_at_the_mean_input():
+    from snnbench.neurons import IF
+
+    x = torch.tensor([[-0.5, 0.4, 1.0, 3.0], [-0.1, 0.8, 2.6, 3.0]]).view(2, 1, 4)  # means: -0.3, 0.6, 1.8, 3.0
+    w = torch.ones_like(x)
+    layer = IF(backend="eager")
+    with gradient_mode(layer, "rga"):
+        g = input_grad(layer, x, w)
+    torch.testing.assert_close(g, torch.tensor([0.0, 0.5, 0.5, 0.0]).expand(2, 1, 4))  # 1/(βθ) on (0, 2θ]
+    lif = LIF(tau=2.0, backend="eager")  # leak form: λ = 1/2, gain c = 1/2, drive d = Ī/2
+    x = torch.tensor([0.6, 1.2, 3.0, 5.0]).view(1, 1, 4).expand(3, 1, 4)  # drives 0.3, 0.6, 1.5, 2.5
+    with gradient_mode(lif, "rga"):
+        g = input_grad(lif, x, torch.ones_like(x))
+    rising = (1 - 0.2 * 0.5) / (0.5 + 1.0)  # (1 − γθ(1−λ)) / ((λ + β − 1)θ)
+    torch.testing.assert_close(g[0, 0], torch.tensor([0.5 * 0.2, 0.5 * rising, 0.5 * rising, 0.0]))
+
+
+def test_hart_averages_the_detached_surrogate_gradient_over_time():
+    layer = LIF(tau=2.0, surrogate=Surrogate("atan", 3.0), backend="eager")
+    x, w = sequences()
+    with gradient_mode(layer, "hart"):
+        g = input_grad(layer, x, w)
+    h = forward_loop(x, Dynamics(), None)[1]
+    per_step = w * Surrogate("atan", 3.0).derivative(h - 1.0) * 0.5
+    torch.testing.assert_close(g, per_step.mean(0, keepdim=True).expand_as(g))
+    with gradient_mode(layer, "hart", alpha=8.0):
+        assert not torch.allclose(input_grad(layer, x, w), g)
+
+
+@pytest.mark.parametrize("backend", ["eager", "compiled"])
+def test_pdsg_uses_a_per_channel_gaussian_centred_at_half_sigma(backend):
+    layer = LIF(backend=backend)
+    x, w = sequences(shape=(4, 3, 5, 2, 2))
+    with gradient_mode(layer, "pdsg"):
+        g = input_grad(layer, x, w)
+    u = forward_loop(x, Dynamics(), None)[1] - 1.0
+    sigma = torch.stack([u[:, :, c].std() for c in range(5)]).view(1, 1, 5, 1, 1)
+    reference = LIF(surrogate=Surrogate("gaussian", 1.0 / sigma, center=sigma / 2), backend="reference")
+    torch.testing.assert_close(g, input_grad(reference, x, w), atol=1e-5, rtol=1e-5)
+    density = torch.exp(-((u - sigma / 2) ** 2) / (2 * sigma ** 2)) / (sigma * (2 * torch.pi) ** 0.5)
+    torch.testing.assert_close(Surrogate("gaussian", 1.0 / sigma, center=sigma / 2).derivative(u), density)

@@ -1,0 +1,152 @@
+"""What every attack shares: configuration, the gradient through spikes, EoT, projection, bookkeeping.
+
+An attack is a small dataclass configured once and called as ``attack(model, x, y) -> x_adv``. Every attack
+
+* runs the model in ``eval()`` mode (batch norm on running statistics) and restores its mode afterwards;
+* differentiates through the spikes with the gradient mode it is configured with (``GradientSpec``);
+* averages gradients over ``eot`` random draws for stochastic models (10 by default for those, 1 otherwise);
+  adaptive statistics (ASSG) update only on the first draw of each step;
+* is deterministic for its ``seed`` (its own generator for random starts, the model's streams reseeded);
+* returns, per sample, the first point found that fools the model, else the clean input, so that
+  ``‖x_adv − x‖∞ ≤ eps`` and ``x_adv ∈ [0, 1]`` always hold.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..gradient_modes import ModeHandle, gradient_mode
+
+LossFn = Callable[[Tensor, Tensor], Tensor]  # (logits, labels) -> per-sample loss
+
+
+@dataclass(frozen=True)
+class GradientSpec:
+    """A gradient mode and its parameters, e.g. ``GradientSpec("assg", {"A": 0.87})``."""
+
+    mode: str = "surrogate"
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def cross_entropy(logits: Tensor, y: Tensor) -> Tensor:
+    return F.cross_entropy(logits, y, reduction="none")
+
+
+def project(x_adv: Tensor, x: Tensor, eps: float) -> Tensor:
+    """Onto the L∞ ball of radius ``eps`` around ``x`` and the image box ``[0, 1]``."""
+    return torch.min(torch.max(x_adv, x - eps), x + eps).clamp(0.0, 1.0)
+
+
+def per_sample_mean(t: Tensor) -> Tensor:
+    """Mean over all but the first dimension, shaped to broadcast against ``t``."""
+    return t.flatten(1).mean(1).view(-1, *([1] * (t.dim() - 1)))
+
+
+class FoolingTracker:
+    """Keeps, per sample, the first point that fooled the model (else the clean input)."""
+
+    def __init__(self, x: Tensor, y: Tensor) -> None:
+        self.y = y
+        self.x_adv = x.detach().clone()
+        self.fooled = torch.zeros(len(x), dtype=torch.bool, device=x.device)
+
+    def update(self, x_current: Tensor, logits: Tensor) -> None:
+        newly = (logits.argmax(1) != self.y) & ~self.fooled
+        self.x_adv[newly] = x_current.detach()[newly]
+        self.fooled |= newly
+
+
+@dataclass
+class AttackContext:
+    """One attack run's model access: gradients with EoT under the configured gradient mode."""
+
+    model: nn.Module
+    loss_fn: LossFn
+    eot: int
+    mode: ModeHandle
+
+    def loss_and_grad(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Per-sample loss and logits of the first draw, and the input gradient averaged over draws."""
+        grad_sum: Optional[Tensor] = None
+        first_loss = first_logits = None
+        for draw in range(self.eot):
+            frozen = self.mode.frozen() if draw > 0 else contextlib.nullcontext()
+            with frozen, torch.enable_grad():
+                x_req = x.detach().requires_grad_(True)
+                logits = self.model(x_req)
+                loss = self.loss_fn(logits, y)
+                (grad,) = torch.autograd.grad(loss.sum(), x_req)
+            grad_sum = grad if grad_sum is None else grad_sum + grad
+            if draw == 0:
+                first_loss, first_logits = loss.detach(), logits.detach()
+        return first_loss, first_logits, grad_sum / self.eot
+
+    @torch.no_grad()
+    def logits(self, x: Tensor) -> Tensor:
+        with self.mode.frozen():
+            return self.model(x)
+
+
+@dataclass
+class Attack:
+    """Base of all attacks: L∞ budget ``eps``, ``seed``, gradient mode and EoT draws."""
+
+    eps: float = 8 / 255
+    seed: int = 0
+    gradient: GradientSpec = field(default_factory=GradientSpec)
+    eot: Optional[int] = None  # None: 10 draws for a stochastic model, 1 for a deterministic one
+
+    def __post_init__(self) -> None:
+        if not self.eps >= 0:
+            raise ValueError(f"{type(self).__name__}: eps must be >= 0, got {self.eps}")
+        if self.eot is not None and self.eot < 1:
+            raise ValueError(f"{type(self).__name__}: eot must be >= 1, got {self.eot}")
+
+    def loss(self, logits: Tensor, y: Tensor) -> Tensor:
+        """Per-sample loss the attack ascends; cross-entropy of the mean-over-time logits by default."""
+        return cross_entropy(logits, y)
+
+    def __call__(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+        _check_inputs(type(self).__name__, x, y)
+        generator = torch.Generator(device=x.device).manual_seed(self.seed)
+        with _attack_setting(model, self.seed), \
+                gradient_mode(model, self.gradient.mode, **self.gradient.params) as mode:
+            eot = self.eot if self.eot is not None else (10 if getattr(model, "stochastic", False) else 1)
+            ctx = AttackContext(model, self.loss, eot, mode)
+            x_adv = self.perturb(ctx, x.detach(), y, generator)
+        return project(x_adv, x, self.eps)  # a no-op but for rounding: the contract holds exactly
+
+    def perturb(self, ctx: AttackContext, x: Tensor, y: Tensor, generator: torch.Generator) -> Tensor:
+        raise NotImplementedError
+
+
+@contextlib.contextmanager
+def _attack_setting(model: nn.Module, seed: int) -> Iterator[None]:
+    was_training = model.training
+    model.eval()
+    if hasattr(model, "reseed"):
+        model.reseed(seed)
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+def _check_inputs(name: str, x: Tensor, y: Tensor) -> None:
+    if x.dim() != 4 or y.dim() != 1 or len(x) != len(y):
+        raise ValueError(f"{name}: expected images [B, C, H, W] and labels [B], got {tuple(x.shape)} and {tuple(y.shape)}")
+    if x.min() < 0 or x.max() > 1:
+        raise ValueError(f"{name}: images must lie in [0, 1], got values in [{x.min().item():.3g}, {x.max().item():.3g}]")
+
+
+def random_start(x: Tensor, eps: float, generator: torch.Generator, exact: bool = False) -> Tensor:
+    """``x`` plus uniform noise in the ε-ball; with ``exact`` scaled so that its largest entry is ε."""
+    r = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) * 2 - 1
+    if exact:
+        r = r / r.flatten(1).abs().amax(1).clamp_min(1e-12).view(-1, *([1] * (x.dim() - 1)))
+    return project(x + eps * r, x, eps)

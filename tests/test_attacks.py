@@ -1,0 +1,150 @@
+import pytest
+import torch
+from torch import nn
+
+from snnbench import create_model
+from snnbench.attacks import FGSM, PGD, SAPGD, GradientSpec, apgd_checkpoints
+from snnbench.attacks.core import AttackContext, cross_entropy
+from snnbench.attacks.sapgd import StableAdaptiveDirection, step_sizes
+from snnbench.gradient_modes import gradient_mode
+
+EPS = 0.1
+
+
+def tiny_model(**neuron):
+    neuron.setdefault("backend", "eager")
+    model = create_model("convnet", T=2, image_size=8, channels=(8, 16), neuron=neuron, seed=0)
+    # Calibrate batch norm on random images so that the untrained neurons fire about half the time.
+    calibration = torch.rand(64, 1, 8, 8, generator=torch.Generator().manual_seed(9))
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.momentum = None  # cumulative average
+        model.train()(calibration)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def fixture():
+    torch.manual_seed(0)
+    model = tiny_model()
+    x = torch.rand(16, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        y = model(x).argmax(1)  # labels the model gets right
+    return model, x, y
+
+
+ATTACKS = {
+    "fgsm": lambda seed: FGSM(eps=EPS, seed=seed),
+    "pgd": lambda seed: PGD(eps=EPS, steps=5, restarts=2, seed=seed),
+    "pgd-bptr": lambda seed: PGD(eps=EPS, steps=5, seed=seed, gradient=GradientSpec("bptr")),
+    "pgd-rga": lambda seed: PGD(eps=EPS, steps=5, seed=seed, gradient=GradientSpec("rga")),
+    "pgd-hart": lambda seed: PGD(eps=EPS, steps=5, seed=seed, gradient=GradientSpec("hart", {"alpha": 4.0})),
+    "pgd-pdsg": lambda seed: PGD(eps=EPS, steps=5, seed=seed, gradient=GradientSpec("pdsg")),
+    "sapgd-assg": lambda seed: SAPGD(eps=EPS, steps=10, seed=seed),
+    "sapgd-assg-restarts": lambda seed: SAPGD(eps=EPS, steps=5, seed=seed, A_values=(0.6, 0.87)),
+    "sapgd-surrogate": lambda seed: SAPGD(eps=EPS, steps=10, seed=seed, gradient=GradientSpec("surrogate")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ATTACKS))
+def test_contract_ball_box_determinism(fixture, name):
+    model, x, y = fixture
+    model.train()  # attacks must switch to eval() and restore the mode
+    x_adv = ATTACKS[name](3)(model, x, y)
+    assert model.training
+    model.eval()
+    assert x_adv.shape == x.shape
+    assert (x_adv - x).abs().max() <= EPS + 1e-7
+    assert x_adv.min() >= 0 and x_adv.max() <= 1
+    assert torch.equal(ATTACKS[name](3)(model, x, y), x_adv)
+    with torch.no_grad():
+        fooled = model(x_adv).argmax(1) != y
+    untouched = (x_adv == x).flatten(1).all(1)
+    assert torch.equal(fooled | untouched, torch.ones_like(fooled))  # a fooling point, else the clean input
+    assert all(layer.backward_path is None for layer in model.spiking_layers())
+
+
+def test_gradient_attacks_fool_an_undefended_model(fixture):
+    model, x, y = fixture
+    with torch.no_grad():
+        for attack in (PGD(eps=EPS, steps=10), SAPGD(eps=EPS, steps=20)):
+            assert (model(attack(model, x, y)).argmax(1) != y).float().mean() >= 0.5
+
+
+def test_bad_input_is_named(fixture):
+    model, x, y = fixture
+    with pytest.raises(ValueError, match=r"PGD: images must lie in \[0, 1\]"):
+        PGD(eps=EPS)(model, x * 2, y)
+    with pytest.raises(ValueError, match="SAPGD: expected images"):
+        SAPGD(eps=EPS)(model, x[0], y)
+    with pytest.raises(ValueError, match="eps must be >= 0"):
+        PGD(eps=-1)
+
+
+def test_checkpoint_schedule():
+    assert apgd_checkpoints(100) == [22, 41, 57, 70, 80, 87, 93, 99]
+    sizes = step_sizes(0.1, 100)
+    expected = [0.1 * 0.5 ** sum(1 for c in [22, 41, 57, 70, 80, 87, 93, 99] if c < i) for i in range(1, 101)]
+    assert sizes == pytest.approx(expected)
+    assert sizes[21] == 0.1 and sizes[22] == 0.05 and sizes[-1] == pytest.approx(0.1 / 2 ** 8)
+
+
+def test_sapgd_first_step_is_an_eps_fgsm_step():
+    g = torch.randn(4, 1, 8, 8)
+    g[0, 0, 0, 0] = 0.0
+    step = StableAdaptiveDirection().step(g, 0.1)
+    torch.testing.assert_close(step, 0.1 * g.sign())
+
+
+def test_sapgd_normalises_by_the_mean_not_the_sum():
+    direction = StableAdaptiveDirection()
+    g = torch.randn(2, 3, 16, 16)
+    direction.step(g, 1.0)
+    assert direction.m.abs().flatten(1).mean(1) == pytest.approx(torch.ones(2))
+    second = direction.step(g * 1e-6, 0.1)  # scale-free: a tiny gradient gives the same step
+    assert second.abs().max() > 0.05
+
+
+def test_pgd_finds_the_analytic_worst_case_of_a_linear_model():
+    torch.manual_seed(0)
+    linear = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+    x = torch.rand(8, 1, 4, 4) * 0.6 + 0.2  # inside the box by more than eps
+    with torch.no_grad():
+        y = linear(x).argmax(1)
+        w = linear[1].weight
+        direction = (w[1 - y] - w[y]).view(-1, 1, 4, 4)  # raises the other logit, lowers the true one
+        worst = x + EPS * direction.sign()
+    margin_worst = linear(worst).gather(1, y[:, None]) - linear(worst).gather(1, (1 - y)[:, None])
+    attack = PGD(eps=EPS, steps=20, step_size=EPS / 4, random_start=False)
+    ctx_free = attack(linear, x, y)
+    fooled = margin_worst.view(-1) < 0
+    with torch.no_grad():
+        adv_pred = linear(ctx_free).argmax(1)
+    assert torch.equal(adv_pred != y, fooled)  # fools exactly the samples the analytic worst case fools
+    # and, run without early stopping, reaches the analytic point itself
+    x_cur = x.clone()
+    with gradient_mode(linear, "surrogate") as mode:
+        ctx = AttackContext(linear, cross_entropy, 1, mode)
+        for _ in range(20):
+            _, _, grad = ctx.loss_and_grad(x_cur, y)
+            x_cur = torch.min(torch.max(x_cur + EPS / 4 * grad.sign(), x - EPS), x + EPS).clamp(0, 1)
+    torch.testing.assert_close(x_cur, worst)
+
+
+def test_eot_reduces_gradient_variance_on_a_noisy_model():
+    model = tiny_model(kind="noisy_lif", params={"sigma": 0.5, "noise_at_eval": True})
+    assert model.stochastic
+    x = torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    y = torch.zeros(4, dtype=torch.long)
+
+    def gradient(eot, seed):
+        model.reseed(seed)
+        with gradient_mode(model, "surrogate") as mode:
+            return AttackContext(model, cross_entropy, eot, mode).loss_and_grad(x, y)[2]
+
+    def spread(eot):
+        grads = torch.stack([gradient(eot, seed) for seed in range(6)])
+        return grads.var(0).sum().item()
+
+    assert spread(10) < 0.3 * spread(1)
