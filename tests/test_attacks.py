@@ -3,7 +3,9 @@ import torch
 from torch import nn
 
 from snnbench import create_model
-from snnbench.attacks import FGSM, PGD, SAPGD, GradientSpec, apgd_checkpoints
+from snnbench.attacks import APGD, APGDT, FGSM, PGD, SAPGD, GradientSpec, apgd_checkpoints
+from snnbench.attacks.apgd import apgd_run, dlr_loss, targeted_dlr_loss
+from snnbench.attacks.core import FoolingTracker
 from snnbench.attacks.core import AttackContext, cross_entropy
 from snnbench.attacks.sapgd import StableAdaptiveDirection, step_sizes
 from snnbench.gradient_modes import gradient_mode
@@ -41,6 +43,9 @@ ATTACKS = {
     "pgd-rga": lambda seed: PGD(eps=EPS, steps=5, seed=seed, gradient=GradientSpec("rga")),
     "pgd-hart": lambda seed: PGD(eps=EPS, steps=5, seed=seed, gradient=GradientSpec("hart", {"alpha": 4.0})),
     "pgd-pdsg": lambda seed: PGD(eps=EPS, steps=5, seed=seed, gradient=GradientSpec("pdsg")),
+    "apgd-ce": lambda seed: APGD(eps=EPS, steps=10, seed=seed),
+    "apgd-dlr-restarts": lambda seed: APGD(eps=EPS, steps=5, loss_name="dlr", restarts=2, seed=seed),
+    "apgd-t": lambda seed: APGDT(eps=EPS, steps=5, targets=3, seed=seed),
     "sapgd-assg": lambda seed: SAPGD(eps=EPS, steps=10, seed=seed),
     "sapgd-assg-restarts": lambda seed: SAPGD(eps=EPS, steps=5, seed=seed, A_values=(0.6, 0.87)),
     "sapgd-surrogate": lambda seed: SAPGD(eps=EPS, steps=10, seed=seed, gradient=GradientSpec("surrogate")),
@@ -84,6 +89,7 @@ def test_bad_input_is_named(fixture):
 
 def test_checkpoint_schedule():
     assert apgd_checkpoints(100) == [22, 41, 57, 70, 80, 87, 93, 99]
+    assert apgd_checkpoints(50) == [11, 21, 30, 38, 45]
     sizes = step_sizes(0.1, 100)
     expected = [0.1 * 0.5 ** sum(1 for c in [22, 41, 57, 70, 80, 87, 93, 99] if c < i) for i in range(1, 101)]
     assert sizes == pytest.approx(expected)
@@ -148,3 +154,28 @@ def test_eot_reduces_gradient_variance_on_a_noisy_model():
         return grads.var(0).sum().item()
 
     assert spread(10) < 0.3 * spread(1)
+
+
+def test_apgd_halves_a_stalled_step_size_at_every_checkpoint():
+    flat = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    with torch.no_grad():
+        flat[1].weight.zero_()  # constant logits: the loss never rises
+    x = torch.rand(3, 1, 8, 8)
+    y = torch.zeros(3, dtype=torch.long)
+    seen = []
+    with gradient_mode(flat, "surrogate") as mode:
+        ctx = AttackContext(flat, cross_entropy, 1, mode)
+        apgd_run(ctx, x, y, x.clone(), FoolingTracker(x, y), eps=EPS, steps=100,
+                 on_checkpoint=lambda it, eta: seen.append((it, eta[0].item())))
+    assert [it for it, _ in seen] == [22, 41, 57, 70, 80, 87, 93, 99]
+    assert [eta for _, eta in seen] == pytest.approx([2 * EPS / 2 ** j for j in range(1, 9)])
+
+
+def test_dlr_losses():
+    logits = torch.tensor([[3.0, 1.0, 0.5, 0.0], [0.0, 2.0, 1.0, -1.0]])
+    y = torch.tensor([0, 0])
+    torch.testing.assert_close(dlr_loss(logits, y), torch.tensor([-(3 - 1) / (3 - 0.5), -(0 - 2) / (2 - 0)]))
+    torch.testing.assert_close(dlr_loss(7 * logits + 2, y), dlr_loss(logits, y))  # scale and shift invariant
+    target = torch.tensor([2, 2])
+    torch.testing.assert_close(targeted_dlr_loss(target)(logits, y),
+                               torch.tensor([-(3 - 0.5) / (3 - 0.25), -(0 - 1) / (2 - (0 - 1) / 2)]))

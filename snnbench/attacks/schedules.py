@@ -3,16 +3,18 @@ from __future__ import annotations
 
 
 def apgd_checkpoints(steps: int) -> list[int]:
-    """Iterations after which APGD reconsiders its step size.
+    """Iterations after which APGD (and SA-PGD) reconsider their step size.
 
-    Fractions of the budget ``p₀ = 0, p₁ = 0.22, p_{j+1} = p_j + max(p_j − p_{j−1} − 0.03, 0.06)``,
-    each turned into ``⌈p_j·steps⌉``; for 100 steps: 22, 41, 57, 70, 80, 87, 93, 99. Computed in
-    hundredths so that no rounding moves a checkpoint.
+    The first checkpoint comes after 22% of the budget; each later interval is 3% of the budget shorter
+    than the one before, but never shorter than 6%. Like the reference implementations, percentages are
+    floored to whole iterations (at least one): for 100 steps 22, 41, 57, 70, 80, 87, 93, 99; for 50 steps
+    11, 21, 30, 38, 45.
     """
-    points, previous, current = [], 0, 22
-    while current <= 100:
-        iteration = -(-current * steps // 100)
-        if 0 < iteration <= steps and iteration not in points:
-            points.append(iteration)
-        previous, current = current, current + max(current - previous - 3, 6)
+    interval = max(int(0.22 * steps), 1)
+    shrink, shortest = max(int(0.03 * steps), 1), max(int(0.06 * steps), 1)
+    points, at = [], interval
+    while at <= steps:
+        points.append(at)
+        interval = max(interval - shrink, shortest)
+        at += interval
     return points
