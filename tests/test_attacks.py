@@ -3,7 +3,8 @@ import torch
 from torch import nn
 
 from snnbench import create_model
-from snnbench.attacks import APGD, APGDT, FGSM, PGD, SAPGD, GradientSpec, apgd_checkpoints
+from snnbench.attacks import (APGD, APGDT, FGSM, MIFGSM, PGD, RFGSM, SAPGD, AdamPGD, GradientSpec, Square,
+                              apgd_checkpoints)
 from snnbench.attacks.apgd import apgd_run, dlr_loss, targeted_dlr_loss
 from snnbench.attacks.core import FoolingTracker
 from snnbench.attacks.core import AttackContext, cross_entropy
@@ -38,6 +39,10 @@ def fixture():
 
 ATTACKS = {
     "fgsm": lambda seed: FGSM(eps=EPS, seed=seed),
+    "rfgsm": lambda seed: RFGSM(eps=EPS, seed=seed),
+    "mifgsm": lambda seed: MIFGSM(eps=EPS, steps=5, seed=seed),
+    "adam-pgd": lambda seed: AdamPGD(eps=EPS, steps=5, seed=seed),
+    "square": lambda seed: Square(eps=EPS, queries=50, seed=seed),
     "pgd": lambda seed: PGD(eps=EPS, steps=5, restarts=2, seed=seed),
     "pgd-bptr": lambda seed: PGD(eps=EPS, steps=5, seed=seed, gradient=GradientSpec("bptr")),
     "pgd-rga": lambda seed: PGD(eps=EPS, steps=5, seed=seed, gradient=GradientSpec("rga")),
@@ -73,7 +78,7 @@ def test_contract_ball_box_determinism(fixture, name):
 def test_gradient_attacks_fool_an_undefended_model(fixture):
     model, x, y = fixture
     with torch.no_grad():
-        for attack in (PGD(eps=EPS, steps=10), SAPGD(eps=EPS, steps=20)):
+        for attack in (PGD(eps=EPS, steps=10), SAPGD(eps=EPS, steps=20), Square(eps=EPS, queries=300)):
             assert (model(attack(model, x, y)).argmax(1) != y).float().mean() >= 0.5
 
 
@@ -179,3 +184,35 @@ def test_dlr_losses():
     target = torch.tensor([2, 2])
     torch.testing.assert_close(targeted_dlr_loss(target)(logits, y),
                                torch.tensor([-(3 - 0.5) / (3 - 0.25), -(0 - 1) / (2 - (0 - 1) / 2)]))
+
+
+def test_square_schedule_and_margin():
+    from snnbench.attacks.square import margin, square_fraction
+
+    assert square_fraction(0.8, 5, 10000) == 0.8
+    assert square_fraction(0.8, 11, 10000) == 0.4
+    assert square_fraction(0.8, 9000, 10000) == 0.8 / 512
+    assert square_fraction(0.8, 100, 1000) == 0.8 / 16  # rescaled to 10 000 queries: 1000
+    logits = torch.tensor([[2.0, 1.0, 0.0], [0.0, 3.0, 1.0]])
+    torch.testing.assert_close(margin(logits, torch.tensor([0, 0])), torch.tensor([1.0, -3.0]))
+
+
+def test_square_needs_no_gradient():
+    class Opaque(nn.Module):  # gradients through this model are zero: gradient attacks see nothing
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(64, 10)
+
+        def forward(self, x):
+            return self.linear(x.flatten(1).detach() + 0 * x.flatten(1))
+
+    torch.manual_seed(1)
+    model = Opaque()
+    x = torch.rand(8, 1, 8, 8) * 0.5 + 0.25
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    pgd_adv = PGD(eps=0.3, steps=5, random_start=False)(model, x, y)
+    assert torch.equal(pgd_adv, x)
+    square_adv = Square(eps=0.3, queries=200)(model, x, y)
+    with torch.no_grad():
+        assert (model(square_adv).argmax(1) != y).any()

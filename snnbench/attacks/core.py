@@ -56,7 +56,10 @@ class FoolingTracker:
         self.fooled = torch.zeros(len(x), dtype=torch.bool, device=x.device)
 
     def update(self, x_current: Tensor, logits: Tensor) -> None:
-        newly = (logits.argmax(1) != self.y) & ~self.fooled
+        self.record(logits.argmax(1) != self.y, x_current)
+
+    def record(self, fooled: Tensor, x_current: Tensor) -> None:
+        newly = fooled & ~self.fooled
         self.x_adv[newly] = x_current.detach()[newly]
         self.fooled |= newly
 
@@ -90,6 +93,11 @@ class AttackContext:
     def logits(self, x: Tensor) -> Tensor:
         with self.mode.frozen():
             return self.model(x)
+
+    @torch.no_grad()
+    def mean_logits(self, x: Tensor) -> Tensor:
+        """Logits averaged over the EoT draws (score-based attacks on stochastic models)."""
+        return sum(self.logits(x) for _ in range(self.eot)) / self.eot
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Sign-gradient attacks: FGSM and PGD with random start and restarts."""
+"""First-order L∞ attacks: FGSM, R-FGSM, PGD (random start, restarts), MI-FGSM and Adam-PGD."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,7 +7,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from .core import Attack, AttackContext, FoolingTracker, project, random_start
+from .core import Attack, AttackContext, FoolingTracker, per_sample_mean, project, random_start
 
 
 @dataclass
@@ -53,4 +53,70 @@ class PGD(Attack):
             tracker.update(x_cur, ctx.logits(x_cur))
             if bool(tracker.fooled.all()):
                 break
+        return tracker.x_adv
+
+
+@dataclass
+class RFGSM(Attack):
+    """FGSM from a random signed step of size ``alpha`` (Tramèr et al. 2018): ``x′ = x + α·sign(N(0, I))``,
+    then one step of ``eps − alpha``. ``alpha`` defaults to ``eps/2``."""
+
+    alpha: Optional[float] = None
+
+    def perturb(self, ctx: AttackContext, x: Tensor, y: Tensor, generator: torch.Generator) -> Tensor:
+        tracker = FoolingTracker(x, y)
+        alpha = self.alpha if self.alpha is not None else self.eps / 2
+        if not 0 <= alpha <= self.eps:
+            raise ValueError(f"RFGSM: alpha must lie in [0, eps], got {alpha}")
+        noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        x_start = project(x + alpha * noise.sign(), x, self.eps)
+        _, logits, grad = ctx.loss_and_grad(x_start, y)
+        tracker.update(x_start, logits)
+        x_new = project(x_start + (self.eps - alpha) * grad.sign(), x, self.eps)
+        tracker.update(x_new, ctx.logits(x_new))
+        return tracker.x_adv
+
+
+@dataclass
+class MIFGSM(Attack):
+    """Momentum iterative FGSM (Dong et al. 2018): ``g ← μg + ∇/mean|∇|``, signed steps of ``eps/steps``."""
+
+    steps: int = 10
+    decay: float = 1.0
+
+    def perturb(self, ctx: AttackContext, x: Tensor, y: Tensor, generator: torch.Generator) -> Tensor:
+        tracker = FoolingTracker(x, y)
+        alpha = self.eps / self.steps
+        x_cur, momentum = x.clone(), torch.zeros_like(x)
+        for _ in range(self.steps):
+            _, logits, grad = ctx.loss_and_grad(x_cur, y)
+            tracker.update(x_cur, logits)
+            momentum = self.decay * momentum + grad / per_sample_mean(grad.abs()).clamp_min(1e-30)
+            x_cur = project(x_cur + alpha * momentum.sign(), x, self.eps)
+        tracker.update(x_cur, ctx.logits(x_cur))
+        return tracker.x_adv
+
+
+@dataclass
+class AdamPGD(Attack):
+    """Projected ascent along Adam's direction (β₁ = 0.9, β₂ = 0.999, bias-corrected) from a random start;
+    ``step_size`` defaults to ``2.5·eps/steps``."""
+
+    steps: int = 10
+    step_size: Optional[float] = None
+    betas: tuple[float, float] = (0.9, 0.999)
+
+    def perturb(self, ctx: AttackContext, x: Tensor, y: Tensor, generator: torch.Generator) -> Tensor:
+        tracker = FoolingTracker(x, y)
+        step_size = self.step_size if self.step_size is not None else 2.5 * self.eps / self.steps
+        b1, b2 = self.betas
+        x_cur = random_start(x, self.eps, generator)
+        m, v = torch.zeros_like(x), torch.zeros_like(x)
+        for t in range(1, self.steps + 1):
+            _, logits, grad = ctx.loss_and_grad(x_cur, y)
+            tracker.update(x_cur, logits)
+            m, v = b1 * m + (1 - b1) * grad, b2 * v + (1 - b2) * grad * grad
+            direction = (m / (1 - b1 ** t)) / ((v / (1 - b2 ** t)).sqrt() + 1e-8)
+            x_cur = project(x_cur + step_size * direction, x, self.eps)
+        tracker.update(x_cur, ctx.logits(x_cur))
         return tracker.x_adv
