@@ -1,7 +1,7 @@
 """The model contract: :class:`SpikingClassifier` wraps a spiking body into an image classifier."""
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Sequence
 
 import torch
 from torch import Tensor, nn

@@ -1,10 +1,9 @@
 import itertools
-import warnings
 
 import pytest
 import torch
 
-from snnbench.neuron_loop import Dynamics, LoopRecord, compiled_kernels
+from snnbench.neuron_loop import LoopRecord, compiled_kernels
 from snnbench.neurons import IF, LIF, PSN, NeuronSpec, NoisyLIF, set_backend
 from snnbench.surrogates import Surrogate
 
