@@ -136,6 +136,7 @@ class ASSG(GradientMode):
 class BPTR(GradientMode):
     """Backpropagation through rate: ``∂L/∂I_t = ∂L/∂S_t · 1[mean_t S_t > 0]``."""
 
+    needs_potentials = True
     name = "bptr"
 
     def __call__(self, grad_spikes: Tensor, record: LoopRecord) -> Tensor:
@@ -178,6 +179,7 @@ class HART(_LayerSurrogateByDefault, GradientMode):
 
     family: str = "atan"
     alpha: float = 2.0
+    needs_potentials = True
     name = "hart"
 
     def __call__(self, grad_spikes: Tensor, record: LoopRecord) -> Tensor:
@@ -192,6 +194,7 @@ class PDSG(GradientMode):
     """Potential-dependent surrogate: Gaussian density with std σ centred at ``+σ/2``, σ = std of ``u − θ``
     per channel (dimension 2) over time, batch and space; a σ of 0 counts as 1."""
 
+    needs_potentials = True
     name = "pdsg"
 
     def __call__(self, grad_spikes: Tensor, record: LoopRecord) -> Tensor:

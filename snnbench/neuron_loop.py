@@ -256,7 +256,8 @@ class LoopBackward(Protocol):
 
     A backward path that needs to see every forward pass (adaptive sharpness keeps statistics of the
     potentials) also defines ``on_forward(record)``; the layer calls it, with ``H`` computed, before it
-    returns its spikes.
+    returns its spikes. A path whose backward reads ``record.h`` sets ``needs_potentials = True`` so that
+    the forward keeps ``H`` rather than the backward recomputing it.
     """
 
     def __call__(self, grad_spikes: Tensor, record: LoopRecord) -> Tensor: ...
@@ -288,7 +289,9 @@ class FusedLoop(torch.autograd.Function):
                 kernels: LoopKernels) -> Tensor:
         x, noise = x.detach(), None if noise is None else noise.detach()
         observes = getattr(backward, "on_forward", None) is not None
-        spikes, h_seq = kernels.forward(x, dyn, noise, keep_potentials=observes)
+        # Paths that read H in their backward get it from this pass instead of an eager recomputation.
+        keep = observes or getattr(backward, "needs_potentials", False)
+        spikes, h_seq = kernels.forward(x, dyn, noise, keep_potentials=keep)
         if observes:
             _observe(backward, LoopRecord(x, dyn.threshold, dyn, noise, kernels, h_seq))
         ctx.save_for_backward(x, noise, h_seq)
