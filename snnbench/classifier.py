@@ -38,6 +38,8 @@ class SpikingClassifier(nn.Module):
             raise ValueError("Poisson encoding draws spikes from raw intensities in [0, 1]; "
                              "give it no normalisation (mean 0, std 1)")
         self.body = body
+        # Set by snnbench.load_model: which card and which weights (sha256) this model was loaded from.
+        self.provenance = None
         self.reseed(seed)
 
     @property

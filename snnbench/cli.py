@@ -36,6 +36,68 @@ def _subsets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _models(args: argparse.Namespace) -> int:
+    from .records import RecordError
+    from .zoo import card_paths, model_card
+
+    rows, failures = [], []
+    for name, path in card_paths(args.zoo).items():
+        if args.dataset is not None and path.parent.name != args.dataset:
+            continue
+        try:
+            rows.append(_model_row(model_card(name, zoo=args.zoo)))
+        except (RecordError, FileNotFoundError) as err:
+            failures.append(str(err))
+    if rows:
+        print(tabulate(rows, headers=["model", "dataset", "architecture", "neuron", "T", "training",
+                                      "clean (claimed)", "weights"], floatfmt=".2f"))
+    else:
+        print(f"no model cards{' for ' + args.dataset if args.dataset else ''} in {_zoo_name(args.zoo)}")
+    for failure in failures:
+        print(f"snnbench models: invalid card: {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _model_row(card) -> list:
+    training = card.training
+    method = training.method if training.epsilon is None else f"{training.method} ε={training.epsilon:g}"
+    sources = [s for s, given in (("file", card.weights.file), ("hub", card.weights.hub)) if given is not None]
+    return [card.name, card.dataset, card.architecture.name, card.architecture.neuron.kind, card.architecture.T,
+            method, f"{card.clean_accuracy.value:.2f}% of {card.clean_accuracy.n_examples}", "+".join(sources)]
+
+
+def _zoo_name(zoo) -> str:
+    from .zoo import zoo_root
+
+    return str(zoo_root(zoo))
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from .validation import validate_card
+    from .zoo import card_paths
+
+    paths = card_paths(args.zoo)
+    targets = list(paths.values()) if args.all else [paths.get(c, c) for c in args.cards]
+    if not targets:
+        if args.all:
+            print(f"no model cards in {_zoo_name(args.zoo)}")
+            return 0
+        raise ValueError("name the cards to validate (paths or model names), or pass --all")
+    failed = 0
+    for target in targets:
+        report = validate_card(target, data_root=args.data_dir, backend=args.backend, cache_dir=args.cache_dir)
+        if report.ok:
+            print(f"ok    {report.card}: clean accuracy {report.clean_accuracy:.2f}% on {report.n_examples} images "
+                  f"(claimed {report.claimed_accuracy:.2f}%), {report.seconds:.1f} s")
+        else:
+            failed += 1
+            print(f"FAIL  {report.card}:", file=sys.stderr)
+            for problem in report.problems:
+                print(f"        - {problem}", file=sys.stderr)
+    print(f"{len(targets) - failed} of {len(targets)} card(s) valid")
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -44,6 +106,20 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     commands.add_parser("architectures", help="list the registered architectures").set_defaults(run=_architectures)
     commands.add_parser("subsets", help="list and verify the bundled evaluation subsets").set_defaults(run=_subsets)
+
+    models = commands.add_parser("models", help="list the registered models (the model zoo)")
+    models.add_argument("--dataset", help="only this dataset's models")
+    models.add_argument("--zoo", help="the model-zoo folder (default: $SNNBENCH_ZOO or the repository's model_zoo)")
+    models.set_defaults(run=_models)
+
+    validate = commands.add_parser("validate", help="check model cards before they join the zoo")
+    validate.add_argument("cards", nargs="*", metavar="CARD", help="card files or registered model names")
+    validate.add_argument("--all", action="store_true", help="validate every card in the zoo")
+    validate.add_argument("--zoo", help="the model-zoo folder (default: $SNNBENCH_ZOO or the repository's model_zoo)")
+    validate.add_argument("--data-dir", help="data root for test images that are not bundled (default: $SNNBENCH_DATA)")
+    validate.add_argument("--backend", choices=["compiled", "eager", "reference"], help="neuron kernels to run")
+    validate.add_argument("--cache-dir", help="Hugging Face cache for hub weights (default: the hub's own)")
+    validate.set_defaults(run=_validate)
     return parser
 
 

@@ -79,8 +79,8 @@ def load_eval_subset(name: str) -> tuple[Tensor, Tensor]:
     return tensors["images"].float() / 255.0, tensors["labels"]
 
 
-def subset_bytes(dataset: str, split: str, first: int, root: Optional[PathLike] = None) -> bytes:
-    """The ``.safetensors`` bytes of the first ``first`` images of a split, read through torchvision."""
+def _first_images(dataset: str, split: str, first: int, root: Optional[PathLike] = None) -> tuple[Tensor, Tensor]:
+    """The first ``first`` images of a split through torchvision, as uint8 ``[N, C, H, W]`` and int64 labels."""
     source = load_dataset(dataset, split, root=root)
     images = torch.as_tensor(source.data[:first])
     if images.dim() == 3:  # MNIST-like: [N, H, W] → [N, 1, H, W]
@@ -90,7 +90,24 @@ def subset_bytes(dataset: str, split: str, first: int, root: Optional[PathLike] 
     labels = torch.as_tensor(source.targets[:first], dtype=torch.int64)
     if len(labels) != first:
         raise ValueError(f"{dataset} {split} has only {len(labels)} images, fewer than {first}")
-    return save_safetensors({"images": images.contiguous().to(torch.uint8), "labels": labels})
+    return images.contiguous().to(torch.uint8), labels
+
+
+def subset_bytes(dataset: str, split: str, first: int, root: Optional[PathLike] = None) -> bytes:
+    """The ``.safetensors`` bytes of the first ``first`` images of a split, read through torchvision."""
+    images, labels = _first_images(dataset, split, first, root)
+    return save_safetensors({"images": images, "labels": labels})
+
+
+def first_test_images(dataset: str, n: int, root: Optional[PathLike] = None) -> tuple[Tensor, Tensor]:
+    """The first ``n`` test images (float in ``[0, 1]``) and labels: bundled when a subset covers them, else
+    read through torchvision from the data root."""
+    for info in list_subsets():
+        if info.dataset == dataset and info.split == "test" and info.first >= n:
+            images, labels = load_eval_subset(info.name)
+            return images[:n], labels[:n]
+    images, labels = _first_images(dataset, "test", n, root)
+    return images.float() / 255.0, labels
 
 
 def build_eval_subset(name: str, dataset: str, split: str, first: int, root: Optional[PathLike] = None) -> SubsetInfo:

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Callable, Optional, Protocol
 
 import torch
-import torch._dynamo
 from torch import Tensor
 
 from .surrogates import Surrogate, spike
@@ -184,6 +183,8 @@ class CompiledKernels(LoopKernels):
     """
 
     def __init__(self) -> None:
+        import torch._dynamo  # noqa: F401  here, not at the top: importing it costs seconds, eager runs never need it
+
         # The element count is dynamic, so the kernel cannot know its size when compiled; without
         # dynamic_threads inductor may decide from the first (small) call to run single-threaded forever.
         options = {"cpp.dynamic_threads": True}

@@ -1,0 +1,287 @@
+"""Model cards: one YAML file per registered model, read into a validated :class:`ModelCard`.
+
+A card says everything needed to rebuild a model and judge it: the architecture and its keyword arguments,
+the neuron, ``T`` and encoding; the training surrogate; whether evaluation is stochastic; where the weights
+are (a file beside the card and/or a pinned Hugging Face hub commit) with their sha256; the training
+recipe; the licence and paper; and the claimed clean accuracy. Cards live at
+``<zoo>/<dataset>/<name>.yaml``. A model's quirk becomes a declared field here, never a branch in the loader.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Literal, Mapping, Optional, Union
+
+import yaml
+
+from .architectures.registry import ARCHITECTURES, architecture_options, create_model
+from .classifier import SpikingClassifier
+from .datasets import DATASETS, PathLike, dataset_info
+from .encoding import ENCODINGS
+from .neurons import NeuronSpec
+from .records import RecordError, parse_record, record_to_dict
+
+NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+COMMIT = re.compile(r"^[0-9a-f]{40}$")
+REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+# `snnbench validate` recomputes the claim on at most this many images of the evaluation set.
+MAX_CLAIM_EXAMPLES = 1000
+
+Problems = Iterator[tuple[str, str]]
+
+
+def _value_error(make) -> Optional[str]:
+    try:
+        make()
+    except ValueError as err:
+        return str(err)
+    return None
+
+
+@dataclass(frozen=True)
+class NeuronConfig:
+    """The spiking neuron of every layer: its kind (``lif``, ``if``, ``noisy_lif``, ``psn``) and parameters."""
+
+    kind: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """Per-channel input statistics, when the model was trained with other than its dataset's usual ones."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def record_problems(self) -> Problems:
+        if len(self.mean) != len(self.std):
+            yield "std", f"has {len(self.std)} values for {len(self.mean)} mean values"
+        if any(s <= 0 for s in self.std):
+            yield "std", "values must be positive"
+
+
+@dataclass(frozen=True)
+class ArchitectureConfig:
+    """A registered architecture and everything :func:`create_model` needs to rebuild it."""
+
+    name: str
+    T: int
+    neuron: NeuronConfig
+    encoding: str = "direct"
+    options: Mapping[str, Any] = field(default_factory=dict)
+    normalization: Optional[Normalization] = None
+
+    def record_problems(self) -> Problems:
+        if self.name not in ARCHITECTURES:
+            yield "name", f"unknown architecture {self.name!r}; registered: {', '.join(sorted(ARCHITECTURES))}"
+        else:
+            unknown = sorted(set(self.options) - set(architecture_options(self.name)))
+            if unknown:
+                accepted = ", ".join(sorted(architecture_options(self.name))) or "none"
+                yield "options", f"{self.name} has no option(s) {', '.join(unknown)}; it accepts {accepted}"
+        if self.T < 1:
+            yield "T", f"must be at least 1, got {self.T}"
+        if self.encoding not in ENCODINGS:
+            yield "encoding", f"unknown encoding {self.encoding!r}; choose one of {', '.join(ENCODINGS)}"
+        problem = _value_error(lambda: NeuronSpec(self.neuron.kind, self.neuron.params))
+        if problem:
+            yield "neuron", problem
+
+
+@dataclass(frozen=True)
+class SurrogateConfig:
+    """The surrogate gradient the model was trained with, its family and sharpness α."""
+
+    family: str
+    alpha: float
+
+    def record_problems(self) -> Problems:
+        problem = _value_error(lambda: NeuronSpec(surrogate=self.family, alpha=self.alpha))
+        if problem:
+            yield "", problem
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """How the weights were trained: enough to read a leaderboard row, and the recipe when trained here.
+
+    ``method`` names the defence (``bptt``, ``at``, ``rat``, ``trades``, ``tgo+at``, ...); ``epsilon`` and
+    ``attack_steps`` describe adversarial training (absent for none); ``recipe`` is the recipe file's path
+    relative to the card.
+    """
+
+    method: str
+    surrogate: SurrogateConfig
+    epochs: Optional[int] = None
+    epsilon: Optional[float] = None
+    attack_steps: Optional[int] = None
+    recipe: Optional[str] = None
+
+    def record_problems(self) -> Problems:
+        if not self.method.strip():
+            yield "method", "must not be empty"
+        if self.epochs is not None and self.epochs < 1:
+            yield "epochs", f"must be at least 1, got {self.epochs}"
+        if self.epsilon is not None and self.epsilon < 0:
+            yield "epsilon", f"must not be negative, got {self.epsilon}"
+        if self.attack_steps is not None and self.attack_steps < 1:
+            yield "attack_steps", f"must be at least 1, got {self.attack_steps}"
+
+
+@dataclass(frozen=True)
+class HubFile:
+    """A file in a Hugging Face hub repository, pinned to a commit so its bytes never change."""
+
+    repo_id: str
+    filename: str
+    revision: str
+
+    def record_problems(self) -> Problems:
+        if not REPO_ID.match(self.repo_id):
+            yield "repo_id", f"expected 'owner/name', got {self.repo_id!r}"
+        if not self.filename.endswith(".safetensors"):
+            yield "filename", f"weights must be a .safetensors file, got {self.filename!r}"
+        if not COMMIT.match(self.revision):
+            yield "revision", f"must be a full 40-character commit hash (a branch or tag can move), got {self.revision!r}"
+
+
+@dataclass(frozen=True)
+class WeightsConfig:
+    """Where the weights are (a ``file`` relative to the card, a ``hub`` file, or both) and their sha256."""
+
+    sha256: str
+    file: Optional[str] = None
+    hub: Optional[HubFile] = None
+
+    def record_problems(self) -> Problems:
+        if not SHA256.match(self.sha256):
+            yield "sha256", f"expected 64 lowercase hexadecimal characters, got {self.sha256!r}"
+        if self.file is None and self.hub is None:
+            yield "", "give a bundled 'file', a 'hub' location, or both"
+        if self.file is not None and (not self.file.endswith(".safetensors") or Path(self.file).is_absolute()):
+            yield "file", f"must be a .safetensors path relative to the card, got {self.file!r}"
+
+
+@dataclass(frozen=True)
+class Paper:
+    title: str
+    authors: tuple[str, ...]
+    venue: str
+    year: int
+    url: str
+
+    def record_problems(self) -> Problems:
+        if not self.authors:
+            yield "authors", "list at least one author"
+        if not 1900 <= self.year <= 2100:
+            yield "year", f"expected a year, got {self.year}"
+        if not self.url.startswith(("https://", "http://")):
+            yield "url", f"expected an http(s) address, got {self.url!r}"
+
+
+@dataclass(frozen=True)
+class ClaimedAccuracy:
+    """Clean accuracy in percent on the first ``n_examples`` images of the benchmark's evaluation set."""
+
+    value: float
+    n_examples: int
+
+    def record_problems(self) -> Problems:
+        if not 0.0 <= self.value <= 100.0:
+            yield "value", f"is a percentage in [0, 100], got {self.value}"
+        if not 1 <= self.n_examples <= MAX_CLAIM_EXAMPLES:
+            yield "n_examples", (f"must lie in [1, {MAX_CLAIM_EXAMPLES}] (the images `snnbench validate` "
+                                 f"recomputes the claim on), got {self.n_examples}")
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """A registered model. ``path`` is the card file it was read from (not a field of the file)."""
+
+    name: str
+    dataset: str
+    benchmarks: tuple[str, ...]
+    architecture: ArchitectureConfig
+    training: TrainingConfig
+    stochastic: bool
+    weights: WeightsConfig
+    license: str
+    paper: Union[Paper, Literal["snnbench"]]
+    clean_accuracy: ClaimedAccuracy
+    path: Optional[Path] = field(default=None, compare=False, metadata={"record": False})
+
+    def record_problems(self) -> Problems:
+        if not NAME.match(self.name):
+            yield "name", f"use lowercase letters, digits, '.', '_' and '-' only, got {self.name!r}"
+        if self.dataset not in DATASETS:
+            yield "dataset", f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}"
+        if not self.benchmarks:
+            yield "benchmarks", "name at least one benchmark the model is ranked on"
+        if not self.license.strip():
+            yield "license", "must not be empty"
+
+    def neuron_spec(self, backend: Optional[str] = None) -> NeuronSpec:
+        surrogate = self.training.surrogate
+        extra = {} if backend is None else {"backend": backend}
+        return NeuronSpec(self.architecture.neuron.kind, self.architecture.neuron.params,
+                          surrogate=surrogate.family, alpha=surrogate.alpha, **extra)
+
+    def build(self, backend: Optional[str] = None) -> SpikingClassifier:
+        """The untrained model the card describes (random weights)."""
+        arch = self.architecture
+        info = dataset_info(self.dataset)
+        normalization = arch.normalization or Normalization(info.mean, info.std)
+        model = create_model(arch.name, neuron=self.neuron_spec(backend), T=arch.T, in_channels=info.in_channels,
+                             num_classes=info.num_classes, image_size=info.image_size, mean=normalization.mean,
+                             std=normalization.std, encoding=arch.encoding, **arch.options)
+        if model.stochastic != self.stochastic:
+            raise RecordError(self.source, [
+                f"field 'stochastic': the card says {self.stochastic} but the model it describes is "
+                f"{'stochastic' if model.stochastic else 'deterministic'} at evaluation (noisy neurons with "
+                f"noise_at_eval, or Poisson encoding, make it stochastic)"])
+        return model
+
+    @property
+    def source(self) -> str:
+        return str(self.path) if self.path is not None else f"card {self.name!r}"
+
+    def bundled_weights(self) -> Optional[Path]:
+        if self.weights.file is None:
+            return None
+        base = self.path.parent if self.path is not None else Path.cwd()
+        return base / self.weights.file
+
+    def recipe_path(self) -> Optional[Path]:
+        if self.training.recipe is None:
+            return None
+        base = self.path.parent if self.path is not None else Path.cwd()
+        return base / self.training.recipe
+
+
+def read_card(path: PathLike) -> ModelCard:
+    """The card at ``<zoo>/<dataset>/<name>.yaml``, validated; :class:`RecordError` lists every problem."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such model card") from None
+    except yaml.YAMLError as err:
+        raise RecordError(str(path), [f"not valid YAML: {err}"]) from None
+    card = parse_record(ModelCard, data, str(path))
+    problems = []
+    if card.name != path.stem:
+        problems.append(f"field 'name': {card.name!r} must equal the file name {path.stem!r}")
+    if card.dataset != path.parent.name:
+        problems.append(f"field 'dataset': {card.dataset!r} must equal the folder the card is in "
+                        f"({path.parent.name!r}); cards live at <zoo>/<dataset>/<name>.yaml")
+    if problems:
+        raise RecordError(str(path), problems)
+    return dataclasses.replace(card, path=path)
+
+
+def card_yaml(card: ModelCard) -> str:
+    """The card as YAML text that :func:`read_card` reads back to an equal card."""
+    return yaml.safe_dump(record_to_dict(card), sort_keys=False, allow_unicode=True)

@@ -1,0 +1,173 @@
+"""Typed records read from YAML or JSON files: dataclasses whose fields are checked on the way in.
+
+Model cards, recipes and results are files that people write or edit by hand and that CI reads. A typo
+must fail with the file and the field named, not surface later as an ``AttributeError`` deep in a run.
+:func:`parse_record` turns a mapping into a (nested) dataclass, checks every value against its field's
+type hint, rejects unknown keys, runs each record's own semantic checks, and reports every problem at once.
+
+Supported hints: ``str``, ``int``, ``float`` (ints accepted), ``bool`` (never confused with numbers),
+``Any``, ``Optional[X]``, ``Union[...]`` (first alternative that fits), ``Literal[...]``,
+``tuple[X, ...]``, ``Mapping[str, X]`` and nested dataclasses. A dataclass may define
+``record_problems(self)`` yielding ``(field, message)`` pairs for checks a type cannot express; a field
+with ``metadata={"record": False}`` is not read from or written to files.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from collections import abc
+import types
+import typing
+from typing import Any, Literal, Mapping, Sequence, TypeVar, Union
+
+T = TypeVar("T")
+_UNION_TYPES = (Union, getattr(types, "UnionType", Union))  # ``X | Y`` hints exist from Python 3.10
+
+
+class RecordError(ValueError):
+    """A file's content does not fit its schema; ``problems`` lists every ``field: message``."""
+
+    def __init__(self, source: str, problems: Sequence[str]) -> None:
+        self.source = str(source)
+        self.problems = list(problems)
+        if len(self.problems) == 1:
+            message = f"{self.source}: {self.problems[0]}"
+        else:
+            listed = "\n".join(f"  - {problem}" for problem in self.problems)
+            message = f"{self.source}: {len(self.problems)} problems:\n{listed}"
+        super().__init__(message)
+
+
+def parse_record(cls: type[T], data: Any, source: str) -> T:
+    """``data`` (a mapping read from ``source``) as an instance of the dataclass ``cls``, or RecordError."""
+    problems: list[str] = []
+    value = _convert(cls, data, "", problems)
+    if problems:
+        raise RecordError(source, problems)
+    return value
+
+
+def record_to_dict(record: Any) -> Any:
+    """The plain-data form of a record (dicts, lists, numbers, strings) that :func:`parse_record` reads back."""
+    if dataclasses.is_dataclass(record) and not isinstance(record, type):
+        return {f.name: record_to_dict(getattr(record, f.name)) for f in record_fields(type(record))}
+    if isinstance(record, Mapping):
+        return {str(k): record_to_dict(v) for k, v in record.items()}
+    if isinstance(record, (list, tuple)):
+        return [record_to_dict(v) for v in record]
+    return record
+
+
+def record_fields(cls: type) -> list[dataclasses.Field]:
+    return [f for f in dataclasses.fields(cls) if f.metadata.get("record", True)]
+
+
+def _join(path: str, key: Union[str, int]) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+def _where(path: str) -> str:
+    return f"field '{path}'" if path else "the file"
+
+
+def describe(hint: Any) -> str:
+    """A reader's name for a type hint, used in error messages."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is type(None):
+        return "null"
+    if origin in _UNION_TYPES:
+        return " or ".join(describe(a) for a in args)
+    if origin is Literal:
+        return " or ".join(repr(a) for a in args)
+    if origin is tuple:
+        return f"a list of {describe(args[0])}"
+    if origin in (dict, abc.Mapping):
+        return "a mapping"
+    if dataclasses.is_dataclass(hint):
+        return "a mapping"
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(hint, str(hint))
+
+
+def _convert(hint: Any, value: Any, path: str, problems: list[str]) -> Any:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return value
+    if dataclasses.is_dataclass(hint):
+        return _convert_dataclass(hint, value, path, problems)
+    if origin in _UNION_TYPES:
+        return _convert_union(hint, args, value, path, problems)
+    if origin is Literal:
+        if value in args and type(value) in {type(a) for a in args}:
+            return value
+        return _mismatch(hint, value, path, problems)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            return _mismatch(hint, value, path, problems)
+        return tuple(_convert(args[0], item, _join(path, i), problems) for i, item in enumerate(value))
+    if origin in (dict, abc.Mapping) or hint in (dict, Mapping):
+        if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+            return _mismatch(hint, value, path, problems)
+        item_hint = args[1] if args else Any
+        return {k: _convert(item_hint, v, _join(path, k), problems) for k, v in value.items()}
+    if hint is bool:
+        return value if isinstance(value, bool) else _mismatch(hint, value, path, problems)
+    if hint is int:
+        return value if isinstance(value, int) and not isinstance(value, bool) else _mismatch(hint, value, path, problems)
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        return _mismatch(hint, value, path, problems)
+    if hint is str:
+        return value if isinstance(value, str) else _mismatch(hint, value, path, problems)
+    raise TypeError(f"records cannot hold fields of type {hint!r} ({path})")
+
+
+def _mismatch(hint: Any, value: Any, path: str, problems: list[str]) -> None:
+    problems.append(f"{_where(path)}: expected {describe(hint)}, got {value!r}")
+    return None
+
+
+def _convert_union(hint: Any, args: tuple, value: Any, path: str, problems: list[str]) -> Any:
+    if value is None and type(None) in args:
+        return None
+    alternatives = [a for a in args if a is not type(None)]
+    if len(alternatives) == 1:
+        return _convert(alternatives[0], value, path, problems)
+    for alternative in alternatives:
+        trial: list[str] = []
+        converted = _convert(alternative, value, path, trial)
+        if not trial:
+            return converted
+    # Report against the alternative of the same shape, so a mapping gets its field-level problems.
+    for alternative in alternatives:
+        if dataclasses.is_dataclass(alternative) and isinstance(value, Mapping):
+            return _convert(alternative, value, path, problems)
+    return _mismatch(hint, value, path, problems)
+
+
+def _convert_dataclass(cls: type, value: Any, path: str, problems: list[str]) -> Any:
+    if not isinstance(value, Mapping):
+        return _mismatch(cls, value, path, problems)
+    fields = {f.name: f for f in record_fields(cls)}
+    hints = typing.get_type_hints(cls)
+    for key in value:
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), list(fields), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; expected {', '.join(fields)}"
+            problems.append(f"{_where(_join(path, str(key)))}: unknown field{hint}")
+    before = len(problems)
+    kwargs = {}
+    for name, field in fields.items():
+        if name in value:
+            kwargs[name] = _convert(hints[name], value[name], _join(path, name), problems)
+        elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+            problems.append(f"{_where(_join(path, name))}: missing (expected {describe(hints[name])})")
+    if len(problems) > before:
+        return None
+    record = cls(**kwargs)
+    check = getattr(record, "record_problems", None)
+    for name, message in check() if check is not None else ():
+        problems.append(f"{_where(_join(path, name) if name else path)}: {message}")
+    return record

@@ -1,0 +1,126 @@
+"""The card schema: every mistake is named by file and field, unknown keys fail, a card round-trips."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from snnbench.cards import ModelCard, card_yaml, read_card
+from snnbench.records import RecordError, parse_record, record_to_dict
+from tiny_zoo import FAKE_COMMIT, card_data, write_card
+
+
+def _problems(tmp_path: Path, data: dict) -> list[str]:
+    path = write_card(tmp_path, data)
+    with pytest.raises(RecordError) as caught:
+        read_card(path)
+    assert str(path) in str(caught.value)
+    return caught.value.problems
+
+
+def test_a_complete_card_reads_and_round_trips(tmp_path):
+    path = write_card(tmp_path, card_data(paper={"title": "A paper", "authors": ["A. Author"], "venue": "ICLR",
+                                                 "year": 2026, "url": "https://example.org/paper"}))
+    card = read_card(path)
+    assert card.path == path and card.architecture.T == 2 and card.architecture.options == {"channels": [4, 8]}
+    assert card.paper.authors == ("A. Author",)
+    assert card.training.surrogate.alpha == 2.0 and isinstance(card.training.surrogate.alpha, float)
+    again = tmp_path / "copy" / "mnist" / "tiny-lif.yaml"
+    again.parent.mkdir(parents=True)
+    again.write_text(card_yaml(card))
+    assert read_card(again) == card
+    assert record_to_dict(card) == yaml.safe_load(card_yaml(card))
+
+
+@pytest.mark.parametrize("change, field, words", [
+    ({"architecure": {}}, "architecure", "did you mean 'architecture'"),
+    ({"weights": {"sha256": "0" * 64, "file": "w.safetensors", "size": 3}}, "weights.size", "unknown field"),
+    ({"architecture": {"name": "convnet", "T": "four", "neuron": {"kind": "lif"}}}, "architecture.T",
+     "expected an integer, got 'four'"),
+    ({"architecture": {"name": "convnet", "T": True, "neuron": {"kind": "lif"}}}, "architecture.T",
+     "expected an integer, got True"),
+    ({"architecture": {"name": "resnet9000", "T": 4, "neuron": {"kind": "lif"}}}, "architecture.name",
+     "unknown architecture 'resnet9000'"),
+    ({"architecture": {"name": "convnet", "T": 4, "neuron": {"kind": "lif"}, "options": {"depth": 3}}},
+     "architecture.options", "has no option(s) depth"),
+    ({"architecture": {"name": "convnet", "T": 4, "neuron": {"kind": "lif", "params": {"taux": 2.0}}}},
+     "architecture.neuron", "no parameter(s) taux"),
+    ({"architecture": {"name": "convnet", "T": 0, "neuron": {"kind": "lif"}}}, "architecture.T", "at least 1"),
+    ({"training": {"method": "at", "surrogate": {"family": "erf", "alpha": 2.0}}}, "training.surrogate",
+     "unknown surrogate family 'erf'"),
+    ({"training": {"method": "at", "surrogate": {"family": "atan", "alpha": -1.0}}}, "training.surrogate",
+     "must be positive"),
+    ({"weights": {"sha256": "ABC"}}, "weights.sha256", "64 lowercase hexadecimal"),
+    ({"weights": {"sha256": "0" * 64}}, "weights", "give a bundled 'file', a 'hub' location, or both"),
+    ({"weights": {"sha256": "0" * 64, "file": "w.pt"}}, "weights.file", ".safetensors path"),
+    ({"weights": {"sha256": "0" * 64, "hub": {"repo_id": "a/b", "filename": "m.safetensors", "revision": "main"}}},
+     "weights.hub.revision", "40-character commit"),
+    ({"clean_accuracy": {"value": 0.99, "n_examples": 5000}}, "clean_accuracy.n_examples", "[1, 1000]"),
+    ({"clean_accuracy": {"value": 101, "n_examples": 10}}, "clean_accuracy.value", "percentage"),
+    ({"paper": "somebody"}, "paper", "expected a mapping or 'snnbench'"),
+    ({"paper": {"title": "t", "authors": [], "venue": "v", "year": 2026, "url": "x"}}, "paper.authors",
+     "at least one author"),
+    ({"stochastic": "no"}, "stochastic", "expected true or false"),
+    ({"dataset": "svhn"}, "dataset", "unknown dataset 'svhn'"),
+    ({"benchmarks": []}, "benchmarks", "at least one benchmark"),
+])
+def test_each_mistake_is_named_by_field(tmp_path, change, field, words):
+    data = card_data(**change)
+    if "dataset" in change:  # keep the folder rule out of this test's way
+        data["dataset"] = change["dataset"]
+    problems = _problems(tmp_path, data)
+    assert any(p.startswith(f"field '{field}'") and words in p for p in problems), problems
+
+
+def test_missing_fields_and_several_problems_are_all_listed(tmp_path):
+    data = card_data()
+    del data["license"], data["weights"]
+    data["architecture"]["T"] = "two"
+    problems = _problems(tmp_path, data)
+    assert len(problems) == 3
+    assert any(p.startswith("field 'license': missing") for p in problems)
+    assert any(p.startswith("field 'weights': missing") for p in problems)
+
+
+def test_card_location_must_match_its_name_and_dataset(tmp_path):
+    path = write_card(tmp_path, card_data())
+    renamed = path.with_name("other-name.yaml")
+    path.rename(renamed)
+    with pytest.raises(RecordError, match="'tiny-lif' must equal the file name 'other-name'"):
+        read_card(renamed)
+    moved = tmp_path / "cifar10" / "tiny-lif.yaml"
+    moved.parent.mkdir()
+    renamed.rename(moved)
+    with pytest.raises(RecordError, match="must equal the folder the card is in"):
+        read_card(moved)
+
+
+def test_invalid_yaml_and_missing_file_name_the_file(tmp_path):
+    broken = tmp_path / "mnist" / "broken.yaml"
+    broken.parent.mkdir()
+    broken.write_text("name: [unclosed\n")
+    with pytest.raises(RecordError, match=f"{broken}: not valid YAML"):
+        read_card(broken)
+    with pytest.raises(FileNotFoundError, match="no such model card"):
+        read_card(tmp_path / "mnist" / "absent.yaml")
+
+
+def test_stochastic_flag_must_describe_the_model():
+    noisy = card_data(architecture={"name": "convnet", "T": 2, "options": {"channels": [4, 8]},
+                                    "neuron": {"kind": "noisy_lif", "params": {"sigma": 0.1, "noise_at_eval": True}}})
+    with pytest.raises(RecordError, match="the card says False but the model it describes is stochastic"):
+        parse_record(ModelCard, noisy, "card").build(backend="eager")
+    poisson = card_data(stochastic=True)
+    poisson["architecture"]["encoding"] = "poisson"
+    poisson["architecture"]["normalization"] = {"mean": [0.0], "std": [1.0]}
+    assert parse_record(ModelCard, poisson, "card").build(backend="eager").stochastic
+
+
+def test_card_builds_with_its_declared_normalisation_and_hub_pin():
+    data = card_data()
+    data["architecture"]["normalization"] = {"mean": [0.5], "std": [0.25]}
+    data["weights"]["hub"] = {"repo_id": "owner/repo", "filename": "m.safetensors", "revision": FAKE_COMMIT}
+    model = parse_record(ModelCard, data, "card").build(backend="eager")
+    assert model.mean.flatten().tolist() == [0.5] and model.std.flatten().tolist() == [0.25]
+    assert model.training_surrogate == ("atan", 2.0) and model.T == 2

@@ -1,0 +1,131 @@
+"""`snnbench validate`: a true card passes; each kind of broken submission is caught and every problem listed."""
+from __future__ import annotations
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file, save_file
+
+from snnbench.cards import ModelCard
+from snnbench.cli import main
+from snnbench.eval_subsets import first_test_images
+from snnbench.files import sha256_file
+from snnbench.records import parse_record
+from snnbench.validation import contract_problems, validate_card
+from tiny_zoo import card_data, register_tiny_model
+
+NOISY = {"name": "convnet", "T": 2, "options": {"channels": [4, 8]},
+         "neuron": {"kind": "noisy_lif", "params": {"sigma": 0.3, "noise_at_eval": True}}}
+
+
+def _edit(path, **changes):
+    data = yaml.safe_load(path.read_text())
+    for dotted, value in changes.items():
+        *parents, last = dotted.split("__")
+        target = data
+        for key in parents:
+            target = target[key]
+        target[last] = value
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def test_a_true_card_passes(tmp_path):
+    card, _ = register_tiny_model(tmp_path)
+    report = validate_card(card, backend="eager")
+    assert report.ok, report.problems
+    assert report.name == "tiny-lif" and report.n_examples == 20
+    assert report.clean_accuracy == report.claimed_accuracy
+
+
+@pytest.mark.parametrize("stochastic, inside, outside", [(False, 0.1, 0.11), (True, 1.0, 1.1)])
+def test_accuracy_claim_tolerance(tmp_path, stochastic, inside, outside):
+    extra = {"architecture": NOISY, "stochastic": True} if stochastic else {}
+    card, _ = register_tiny_model(tmp_path, **extra)
+    measured = validate_card(card, backend="eager").clean_accuracy
+    _edit(card, clean_accuracy__value=measured + inside)
+    assert validate_card(card, backend="eager").ok
+    _edit(card, clean_accuracy__value=measured + outside)
+    report = validate_card(card, backend="eager")
+    assert len(report.problems) == 1
+    assert report.problems[0].startswith("field 'clean_accuracy.value': the card claims")
+    assert f"scores {measured:.2f}% on the first 20 mnist test images" in report.problems[0]
+
+
+def test_stochastic_model_accuracy_repeats(tmp_path):
+    card, _ = register_tiny_model(tmp_path, architecture=NOISY, stochastic=True)
+    first, second = (validate_card(card, backend="eager") for _ in range(2))
+    assert first.ok and first.clean_accuracy == second.clean_accuracy
+
+
+def test_zero_input_gradients_are_caught(tmp_path):
+    card, weights = register_tiny_model(tmp_path)
+    state = load_file(str(weights))
+    state["body.0.0.weight"].zero_()  # no first-layer input → no spikes → constant logits
+    save_file(state, str(weights))
+    _edit(card, weights__sha256=sha256_file(weights))
+    report = validate_card(card, backend="eager")
+    assert any("input gradients in eval() mode are exactly zero" in p for p in report.problems), report.problems
+
+
+def test_nondeterminism_in_a_deterministic_card_is_caught():
+    card = parse_record(ModelCard, card_data(), "card")
+    noisy_model = parse_record(ModelCard, card_data(architecture=NOISY, stochastic=True), "card").build("eager")
+    images, labels = first_test_images("mnist", 4)
+    problems = list(contract_problems(noisy_model.eval(), card, images, labels))
+    assert any("gave different logits twice" in p for p in problems), problems
+    assert not list(contract_problems(card.build("eager").eval(), card, images, labels))
+
+
+def test_every_problem_is_listed_and_dependent_checks_stop(tmp_path):
+    card, _ = register_tiny_model(tmp_path)
+    _edit(card, license=7, training__recipe="recipes/missing.yaml", weights__sha256="1" * 64)
+    schema = validate_card(card, backend="eager")
+    assert schema.problems == ["field 'license': expected a string, got 7"]
+    _edit(card, license="MIT")
+    later = validate_card(card, backend="eager")
+    assert len(later.problems) == 2
+    assert "field 'training.recipe'" in later.problems[0] and "missing.yaml does not exist" in later.problems[0]
+    assert "differs from the card's" in later.problems[1]
+
+
+def test_cli_models_and_validate(tmp_path, capsys):
+    register_tiny_model(tmp_path, "tiny-lif")
+    bad, _ = register_tiny_model(tmp_path, "tiny-bad", seed=1)
+    _edit(bad, clean_accuracy__value=100.0)
+    assert main(["models", "--zoo", str(tmp_path)]) == 0
+    table = capsys.readouterr().out
+    assert "tiny-bad" in table and "tiny-lif" in table and "convnet" in table and "% of 20" in table
+
+    assert main(["validate", "tiny-lif", "--zoo", str(tmp_path), "--backend", "eager"]) == 0
+    assert "ok    " in capsys.readouterr().out
+    assert main(["validate", "--all", "--zoo", str(tmp_path), "--backend", "eager"]) == 1
+    out, err = capsys.readouterr()
+    assert "1 of 2 card(s) valid" in out and "FAIL" in err and "claims 100.00%" in err
+
+    assert main(["validate", "--all", "--zoo", str(tmp_path / "empty")]) == 0
+    assert "no model cards" in capsys.readouterr().out
+    assert main(["validate", "--zoo", str(tmp_path)]) == 1
+    assert "--all" in capsys.readouterr().err
+
+
+def test_cli_models_reports_a_broken_card(tmp_path, capsys):
+    card, _ = register_tiny_model(tmp_path)
+    _edit(card, architecture__T="many")
+    assert main(["models", "--zoo", str(tmp_path)]) == 1
+    assert "field 'architecture.T'" in capsys.readouterr().err
+
+
+def test_validate_on_a_dataset_without_bundled_images_reports_missing_data(tmp_path, capsys):
+    card = tmp_path / "cifar10" / "tiny-cifar.yaml"
+    data = card_data("tiny-cifar", dataset="cifar10")
+    data["architecture"]["options"] = {"channels": [4, 8]}
+    torch.manual_seed(0)
+    model = parse_record(ModelCard, data, "card").build("eager")
+    card.parent.mkdir()
+    save_file(model.state_dict(), str(card.with_suffix(".safetensors")))
+    data["weights"] = {"file": "tiny-cifar.safetensors",
+                       "sha256": sha256_file(card.with_suffix(".safetensors"))}
+    card.write_text(yaml.safe_dump(data))
+    report = validate_card(card, data_root=tmp_path / "no-data", backend="eager")
+    assert len(report.problems) == 1 and "cannot read the evaluation images" in report.problems[0]
+    assert "CIFAR10 (test) not found under data root" in report.problems[0]

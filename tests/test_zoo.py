@@ -1,0 +1,120 @@
+"""The zoo and load_model: names, strict and verified loading, and errors a user can act on."""
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from snnbench import list_models, load_model
+from snnbench.eval_subsets import first_test_images
+from snnbench.weights import (WeightsFormatError, WeightsIntegrityError, WeightsMismatchError,
+                              WeightsUnavailableError)
+from snnbench.zoo import UnknownModelError, model_card, zoo_root
+from tiny_zoo import card_data, register_tiny_model, write_card
+
+
+@pytest.fixture
+def zoo(tmp_path):
+    register_tiny_model(tmp_path, "tiny-lif")
+    register_tiny_model(tmp_path, "tiny-if", seed=1, architecture={"name": "convnet", "T": 2, "options": {"channels": [4, 8]},
+                                                           "neuron": {"kind": "if"}})
+    return tmp_path
+
+
+def test_list_models_by_dataset(zoo):
+    write_card(zoo, card_data("tiny-cifar", dataset="cifar10"))
+    assert list_models(zoo=zoo) == ["tiny-cifar", "tiny-if", "tiny-lif"]
+    assert list_models("mnist", zoo=zoo) == ["tiny-if", "tiny-lif"]
+    assert list_models("cifar100", zoo=zoo) == []
+
+
+def test_zoo_root_order(tmp_path, monkeypatch):
+    monkeypatch.setenv("SNNBENCH_ZOO", str(tmp_path / "env"))
+    assert zoo_root() == tmp_path / "env"
+    assert zoo_root(tmp_path / "arg") == tmp_path / "arg"
+    monkeypatch.delenv("SNNBENCH_ZOO")
+    assert zoo_root().name == "model_zoo"
+
+
+def test_unknown_name_lists_the_closest(zoo):
+    with pytest.raises(UnknownModelError, match=r"no model named 'tiny-lfi'.*did you mean tiny-lif"):
+        load_model("tiny-lfi", zoo=zoo)
+
+
+def test_names_are_unique_across_datasets(zoo):
+    write_card(zoo, card_data("tiny-lif", dataset="cifar10"))
+    with pytest.raises(ValueError, match="two cards are named 'tiny-lif'"):
+        list_models(zoo=zoo)
+
+
+def test_load_model_restores_the_saved_weights_in_eval_mode(zoo):
+    card_path, weights = zoo / "mnist" / "tiny-lif.yaml", zoo / "mnist" / "tiny-lif.safetensors"
+    model = load_model("tiny-lif", zoo=zoo, backend="eager")
+    assert not model.training and model.provenance.source == "file" and model.provenance.matches_card
+    assert model.provenance.sha256 == model_card("tiny-lif", zoo=zoo).weights.sha256
+    saved = load_file(str(weights))
+    assert all(torch.equal(saved[k], v) for k, v in model.state_dict().items())
+    images, _ = first_test_images("mnist", 4)
+    reference = model_card("tiny-lif", zoo=zoo).build(backend="reference")
+    reference.load_state_dict(saved)
+    torch.testing.assert_close(model(images), reference.eval()(images))
+    assert card_path.exists()
+
+
+def test_tampered_weights_are_refused(zoo):
+    weights = zoo / "mnist" / "tiny-lif.safetensors"
+    state = load_file(str(weights))
+    state["body.6.0.bias"] = state["body.6.0.bias"] + 1.0
+    save_file(state, str(weights))
+    with pytest.raises(WeightsIntegrityError, match="tiny-lif.safetensors.*differs from the card's.*refused"):
+        load_model("tiny-lif", zoo=zoo, backend="eager")
+
+
+def test_architecture_mismatch_names_the_keys(zoo):
+    path = zoo / "mnist" / "tiny-lif.yaml"
+    path.write_text(path.read_text().replace("- 8", "- 6"))  # second conv: 8 → 6 channels
+    with pytest.raises(WeightsMismatchError) as caught:
+        load_model("tiny-lif", zoo=zoo, backend="eager")
+    message = str(caught.value)
+    assert "body.2.1.weight: model (6, 4, 3, 3), weights (8, 4, 3, 3)" in message
+    assert "body.6.0.weight: model (10, 294), weights (10, 392)" in message
+
+
+def test_extra_and_missing_tensors_are_named(zoo, tmp_path):
+    state = load_file(str(zoo / "mnist" / "tiny-lif.safetensors"))
+    state["extra.weight"] = torch.zeros(1)
+    del state["mean"]
+    checkpoint = tmp_path / "edited.safetensors"
+    save_file(state, str(checkpoint))
+    with pytest.raises(WeightsMismatchError, match=r"missing from the weights: mean \| not in the model: extra.weight"):
+        load_model("tiny-lif", zoo=zoo, checkpoint=checkpoint, backend="eager")
+
+
+def test_a_users_checkpoint_loads_with_a_warning_and_is_recorded(zoo):
+    other = zoo / "mnist" / "tiny-if.safetensors"  # same tensor names and shapes, other values
+    with pytest.warns(UserWarning, match="is not the card's"):
+        model = load_model("tiny-lif", zoo=zoo, checkpoint=other, backend="eager")
+    assert model.provenance.source == "checkpoint" and not model.provenance.matches_card
+    same = load_model("tiny-lif", zoo=zoo, checkpoint=zoo / "mnist" / "tiny-lif.safetensors", backend="eager")
+    assert same.provenance.matches_card
+
+
+def test_pickles_are_never_loaded(zoo, tmp_path):
+    pickled = tmp_path / "model.pt"
+    torch.save(load_model("tiny-lif", zoo=zoo, backend="eager").state_dict(), pickled)
+    with pytest.raises(WeightsFormatError, match="not a safetensors file.*never unpickles"):
+        load_model("tiny-lif", zoo=zoo, checkpoint=pickled, backend="eager")
+
+
+def test_missing_weights_file_without_hub_copy(zoo):
+    (zoo / "mnist" / "tiny-lif.safetensors").unlink()
+    with pytest.raises(WeightsUnavailableError, match="does not exist and the card names no hub copy"):
+        load_model("tiny-lif", zoo=zoo, backend="eager")
+    with pytest.raises(WeightsUnavailableError, match="checkpoint .* does not exist"):
+        load_model("tiny-if", zoo=zoo, checkpoint=zoo / "nowhere.safetensors")
+
+
+def test_device_and_default_backend(zoo):
+    model = load_model("tiny-lif", zoo=zoo, device="cpu")
+    assert next(model.parameters()).device.type == "cpu"
+    assert {layer.backend for layer in model.spiking_layers()} == {"compiled"}
