@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: test install bench clean
+.PHONY: test install validate bench clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,10 @@ install: $(VENV)/.installed
 
 test: install
 	$(PY) -m pytest -q
+
+# Every card in model_zoo/: schema, weights and sha256, model contract, claimed clean accuracy.
+validate: install
+	$(VENV)/bin/snnbench validate --all $(VALIDATE_FLAGS)
 
 bench: install
 	$(PY) benchmarks/neurons.py

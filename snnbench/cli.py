@@ -85,7 +85,8 @@ def _validate(args: argparse.Namespace) -> int:
         raise ValueError("name the cards to validate (paths or model names), or pass --all")
     failed = 0
     for target in targets:
-        report = validate_card(target, data_root=args.data_dir, backend=args.backend, cache_dir=args.cache_dir)
+        report = validate_card(target, data_root=args.data_dir, download=args.download, backend=args.backend,
+                               cache_dir=args.cache_dir)
         if report.ok:
             print(f"ok    {report.card}: clean accuracy {report.clean_accuracy:.2f}% on {report.n_examples} images "
                   f"(claimed {report.claimed_accuracy:.2f}%), {report.seconds:.1f} s")
@@ -117,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--all", action="store_true", help="validate every card in the zoo")
     validate.add_argument("--zoo", help="the model-zoo folder (default: $SNNBENCH_ZOO or the repository's model_zoo)")
     validate.add_argument("--data-dir", help="data root for test images that are not bundled (default: $SNNBENCH_DATA)")
+    validate.add_argument("--download", action="store_true", help="download test images that are not there")
     validate.add_argument("--backend", choices=["compiled", "eager", "reference"], help="neuron kernels to run")
     validate.add_argument("--cache-dir", help="Hugging Face cache for hub weights (default: the hub's own)")
     validate.set_defaults(run=_validate)

@@ -79,9 +79,10 @@ def load_eval_subset(name: str) -> tuple[Tensor, Tensor]:
     return tensors["images"].float() / 255.0, tensors["labels"]
 
 
-def _first_images(dataset: str, split: str, first: int, root: Optional[PathLike] = None) -> tuple[Tensor, Tensor]:
+def _first_images(dataset: str, split: str, first: int, root: Optional[PathLike] = None,
+                  download: bool = False) -> tuple[Tensor, Tensor]:
     """The first ``first`` images of a split through torchvision, as uint8 ``[N, C, H, W]`` and int64 labels."""
-    source = load_dataset(dataset, split, root=root)
+    source = load_dataset(dataset, split, root=root, download=download)
     images = torch.as_tensor(source.data[:first])
     if images.dim() == 3:  # MNIST-like: [N, H, W] → [N, 1, H, W]
         images = images.unsqueeze(1)
@@ -99,14 +100,15 @@ def subset_bytes(dataset: str, split: str, first: int, root: Optional[PathLike] 
     return save_safetensors({"images": images, "labels": labels})
 
 
-def first_test_images(dataset: str, n: int, root: Optional[PathLike] = None) -> tuple[Tensor, Tensor]:
+def first_test_images(dataset: str, n: int, root: Optional[PathLike] = None,
+                      download: bool = False) -> tuple[Tensor, Tensor]:
     """The first ``n`` test images (float in ``[0, 1]``) and labels: bundled when a subset covers them, else
-    read through torchvision from the data root."""
+    read through torchvision from the data root (downloaded there first when ``download``)."""
     for info in list_subsets():
         if info.dataset == dataset and info.split == "test" and info.first >= n:
             images, labels = load_eval_subset(info.name)
             return images[:n], labels[:n]
-    images, labels = _first_images(dataset, "test", n, root)
+    images, labels = _first_images(dataset, "test", n, root, download)
     return images.float() / 255.0, labels
 
 

@@ -48,20 +48,24 @@ class ValidationReport:
         return not self.problems
 
 
-def validate_card(path: PathLike, *, data_root: Optional[PathLike] = None, backend: Optional[str] = None,
-                  cache_dir: Optional[PathLike] = None) -> ValidationReport:
-    """Run every check on the card at ``path``; the report lists every problem found."""
+def validate_card(path: PathLike, *, data_root: Optional[PathLike] = None, download: bool = False,
+                  backend: Optional[str] = None, cache_dir: Optional[PathLike] = None) -> ValidationReport:
+    """Run every check on the card at ``path``; the report lists every problem found.
+
+    Test images not bundled with the package are read from ``data_root`` (downloaded when ``download``).
+    """
     start = time.perf_counter()
     report = ValidationReport(card=str(path))
     try:
-        _run_checks(Path(path), report, data_root=data_root, backend=backend, cache_dir=cache_dir)
+        _run_checks(Path(path), report, data_root=data_root, download=download, backend=backend,
+                    cache_dir=cache_dir)
     finally:
         report.seconds = time.perf_counter() - start
     return report
 
 
-def _run_checks(path: Path, report: ValidationReport, *, data_root: Optional[PathLike], backend: Optional[str],
-                cache_dir: Optional[PathLike]) -> None:
+def _run_checks(path: Path, report: ValidationReport, *, data_root: Optional[PathLike], download: bool,
+                backend: Optional[str], cache_dir: Optional[PathLike]) -> None:
     try:
         card = read_card(path)
     except RecordError as err:
@@ -80,7 +84,8 @@ def _run_checks(path: Path, report: ValidationReport, *, data_root: Optional[Pat
         report.problems.append(str(err))
         return
     try:
-        images, labels = first_test_images(card.dataset, card.clean_accuracy.n_examples, root=data_root)
+        images, labels = first_test_images(card.dataset, card.clean_accuracy.n_examples, root=data_root,
+                                           download=download)
     except (FileNotFoundError, ValueError) as err:
         report.problems.append(f"cannot read the evaluation images to check the model: {err}")
         return

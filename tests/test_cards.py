@@ -124,3 +124,11 @@ def test_card_builds_with_its_declared_normalisation_and_hub_pin():
     model = parse_record(ModelCard, data, "card").build(backend="eager")
     assert model.mean.flatten().tolist() == [0.5] and model.std.flatten().tolist() == [0.25]
     assert model.training_surrogate == ("atan", 2.0) and model.T == 2
+
+
+def test_the_documented_example_card_fits_the_schema():
+    readme = (Path(__file__).resolve().parents[1] / "model_zoo" / "README.md").read_text()
+    example = yaml.safe_load(readme.split("```yaml\n", 1)[1].split("```", 1)[0])
+    card = parse_record(ModelCard, example, "model_zoo/README.md")
+    assert card.training.recipe and card.weights.file and card.weights.hub and card.architecture.normalization
+    assert card.build(backend="eager").T == 4
