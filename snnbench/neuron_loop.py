@@ -89,8 +89,13 @@ def forward_loop(x: Tensor, dyn: Dynamics, noise: Optional[Tensor]) -> tuple[Ten
     return torch.stack(spikes), torch.stack(potentials)
 
 
-def bptt_loop(grad_spikes: Tensor, h_seq: Tensor, dyn: Dynamics, surrogate: Surrogate) -> Tensor:
-    """``∂L/∂X`` by backpropagation through time, with ``g_α(H − θ)`` standing in for ``dS/dH``."""
+def bptt_loop(grad_spikes: Tensor, h_seq: Tensor, dyn: Dynamics, surrogate: Surrogate,
+              grad_potentials: Optional[Tensor] = None) -> Tensor:
+    """``∂L/∂X`` by backpropagation through time, with ``g_α(H − θ)`` standing in for ``dS/dH``.
+
+    ``grad_potentials`` is ``∂L/∂H`` from a loss that reads the potentials directly (a membrane-potential
+    regulariser); it adds to what reaches ``H_t`` through the spike and the reset.
+    """
     # Whole-sequence surrogate so that a per-element sharpness of shape [T, ...] broadcasts.
     sg = surrogate.derivative(h_seq - dyn.threshold)
     grad_u = torch.zeros_like(h_seq[0])
@@ -103,6 +108,8 @@ def bptt_loop(grad_spikes: Tensor, h_seq: Tensor, dyn: Dynamics, surrogate: Surr
         else:
             du_dh = 1.0 - fired if dyn.detach_reset else 1.0 - fired - h * g
         grad_h = grad_spikes[t] * g + grad_u * du_dh
+        if grad_potentials is not None:
+            grad_h = grad_h + grad_potentials[t]
         grads.append(grad_h * dyn.input_gain)
         grad_u = grad_h * dyn.leak
     grads.reverse()
@@ -110,10 +117,10 @@ def bptt_loop(grad_spikes: Tensor, h_seq: Tensor, dyn: Dynamics, surrogate: Surr
 
 
 def bptt_from_input(grad_spikes: Tensor, x: Tensor, noise: Optional[Tensor], dyn: Dynamics,
-                    surrogate: Surrogate) -> Tensor:
+                    surrogate: Surrogate, grad_potentials: Optional[Tensor] = None) -> Tensor:
     """:func:`bptt_loop` recomputing ``H`` from the input; compiled, the recomputation is free."""
     _, h_seq = forward_loop(x, dyn, noise)
-    return bptt_loop(grad_spikes, h_seq, dyn, surrogate)
+    return bptt_loop(grad_spikes, h_seq, dyn, surrogate, grad_potentials)
 
 
 def spikes_only(x: Tensor, dyn: Dynamics, noise: Optional[Tensor]) -> Tensor:
@@ -157,7 +164,8 @@ class LoopKernels:
         """Spikes and the potentials ``H`` when asked for or when this implementation keeps them anyway."""
         raise NotImplementedError
 
-    def bptt(self, grad_spikes: Tensor, record: LoopRecord, surrogate: Surrogate) -> Tensor:
+    def bptt(self, grad_spikes: Tensor, record: LoopRecord, surrogate: Surrogate,
+             grad_potentials: Optional[Tensor] = None) -> Tensor:
         raise NotImplementedError
 
 
@@ -167,8 +175,8 @@ class EagerKernels(LoopKernels):
     def forward(self, x, dyn, noise, keep_potentials=False):
         return forward_loop(x, dyn, noise)
 
-    def bptt(self, grad_spikes, record, surrogate):
-        return bptt_loop(grad_spikes, record.h, record.dynamics, surrogate)
+    def bptt(self, grad_spikes, record, surrogate, grad_potentials=None):
+        return bptt_loop(grad_spikes, record.h, record.dynamics, surrogate, grad_potentials)
 
 
 class CompiledKernels(LoopKernels):
@@ -215,12 +223,13 @@ class CompiledKernels(LoopKernels):
             return spikes.reshape(x.shape), h.reshape(x.shape)
         return self._run(self._spikes, spikes_only, flat, dyn, noise).reshape(x.shape), None
 
-    def bptt(self, grad_spikes, record, surrogate):
+    def bptt(self, grad_spikes, record, surrogate, grad_potentials=None):
         x = record.x
         surrogate = surrogate.map_tensors(lambda t: _flat(t.expand(x.shape)))
         noise = None if record.noise is None else _flat(record.noise)
+        grad_potentials = None if grad_potentials is None else _flat(grad_potentials)
         grad = self._run(self._bptt, bptt_from_input, _flat(grad_spikes), _flat(x), noise, record.dynamics,
-                         surrogate)
+                         surrogate, grad_potentials)
         return grad.reshape(x.shape)
 
 
@@ -276,10 +285,11 @@ class SurrogateBPTT:
 
     surrogate: Surrogate
 
-    def __call__(self, grad_spikes: Tensor, record: LoopRecord) -> Tensor:
+    def __call__(self, grad_spikes: Tensor, record: LoopRecord,
+                 grad_potentials: Optional[Tensor] = None) -> Tensor:
         if record.dynamics is None:
             return grad_spikes * self.surrogate.derivative(record.h - record.threshold)
-        return record.kernels.bptt(grad_spikes, record, self.surrogate)
+        return record.kernels.bptt(grad_spikes, record, self.surrogate, grad_potentials)
 
 
 class FusedLoop(torch.autograd.Function):
@@ -306,6 +316,39 @@ class FusedLoop(torch.autograd.Function):
         return ctx.backward_path(grad_spikes, record), None, None, None, None
 
 
+class FusedLoopWithPotentials(torch.autograd.Function):
+    """:class:`FusedLoop` that also returns the potentials ``H``, differentiable, for losses that read them.
+
+    Only the surrogate backward can carry ``∂L/∂H`` back through the recurrence; other paths are attack
+    modes, which never put a loss on the potentials.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, dyn: Dynamics, noise: Optional[Tensor], backward: LoopBackward,
+                kernels: LoopKernels) -> tuple[Tensor, Tensor]:
+        x, noise = x.detach(), None if noise is None else noise.detach()
+        spikes, h_seq = kernels.forward(x, dyn, noise, keep_potentials=True)
+        _observe(backward, LoopRecord(x, dyn.threshold, dyn, noise, kernels, h_seq))
+        # An unused H must arrive as None, not as zeros: then any backward path serves.
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(x, noise, h_seq)
+        ctx.dyn, ctx.backward_path, ctx.kernels = dyn, backward, kernels
+        return spikes, h_seq
+
+    @staticmethod
+    def backward(ctx, grad_spikes: Tensor, grad_potentials: Optional[Tensor]):
+        x, noise, h_seq = ctx.saved_tensors
+        record = LoopRecord(x, ctx.dyn.threshold, ctx.dyn, noise, ctx.kernels, h_seq)
+        if grad_spikes is None:
+            grad_spikes = torch.zeros_like(x)
+        if grad_potentials is None:
+            return ctx.backward_path(grad_spikes, record), None, None, None, None
+        if not isinstance(ctx.backward_path, SurrogateBPTT):
+            raise RuntimeError(f"the backward path {ctx.backward_path!r} cannot carry gradients of the "
+                               "membrane potentials; losses on H need the training surrogate")
+        return ctx.backward_path(grad_spikes, record, grad_potentials), None, None, None, None
+
+
 class FusedThreshold(torch.autograd.Function):
     """A stateless threshold ``S = Θ(H − threshold)`` whose backward is a :data:`LoopBackward`."""
 
@@ -323,10 +366,10 @@ class FusedThreshold(torch.autograd.Function):
         return ctx.backward_path(grad_spikes, LoopRecord(h, ctx.threshold)), None, None
 
 
-def reference_loop(x: Tensor, dyn: Dynamics, noise: Optional[Tensor], surrogate: Surrogate) -> Tensor:
-    """The plain charge → fire → reset loop, differentiated by autograd."""
+def reference_loop(x: Tensor, dyn: Dynamics, noise: Optional[Tensor], surrogate: Surrogate) -> tuple[Tensor, Tensor]:
+    """The plain charge → fire → reset loop, differentiated by autograd: spikes and potentials ``H``."""
     u = torch.zeros_like(x[0])
-    out = []
+    spikes, potentials = [], []
     for t in range(x.shape[0]):
         h = charge(u, x[t], dyn)
         if noise is not None:
@@ -336,15 +379,28 @@ def reference_loop(x: Tensor, dyn: Dynamics, noise: Optional[Tensor], surrogate:
         s = spike(h - dyn.threshold, step_surrogate)
         s_reset = s.detach() if dyn.detach_reset else s
         u = h - dyn.threshold * s_reset if dyn.soft_reset else h * (1.0 - s_reset)
-        out.append(s)
-    return torch.stack(out)
+        spikes.append(s)
+        potentials.append(h)
+    return torch.stack(spikes), torch.stack(potentials)
 
 
 def run_loop(x: Tensor, dyn: Dynamics, *, backend: str, backward: LoopBackward,
              noise: Optional[Tensor] = None) -> Tensor:
     """Spikes ``[T, ...]`` of the loop on input current ``x`` ``[T, ...]`` with the chosen backend."""
     if backend == "reference":
-        if not isinstance(backward, SurrogateBPTT):
-            raise ValueError(f"the reference backend only differentiates with a surrogate, not {backward!r}")
-        return reference_loop(x, dyn, noise, backward.surrogate)
+        return reference_loop(x, dyn, noise, _reference_surrogate(backward))[0]
     return FusedLoop.apply(x, dyn, noise, backward, kernels_for(backend))
+
+
+def run_loop_with_potentials(x: Tensor, dyn: Dynamics, *, backend: str, backward: LoopBackward,
+                             noise: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
+    """Spikes and pre-reset potentials ``H``, both ``[T, ...]`` and differentiable."""
+    if backend == "reference":
+        return reference_loop(x, dyn, noise, _reference_surrogate(backward))
+    return FusedLoopWithPotentials.apply(x, dyn, noise, backward, kernels_for(backend))
+
+
+def _reference_surrogate(backward: LoopBackward) -> Surrogate:
+    if not isinstance(backward, SurrogateBPTT):
+        raise ValueError(f"the reference backend only differentiates with a surrogate, not {backward!r}")
+    return backward.surrogate

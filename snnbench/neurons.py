@@ -14,12 +14,16 @@ from __future__ import annotations
 import inspect
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import torch
 from torch import Tensor, nn
 
-from .neuron_loop import (BACKENDS, Dynamics, FusedThreshold, LoopBackward, SurrogateBPTT, run_loop)
+from .neuron_loop import (BACKENDS, Dynamics, FusedThreshold, LoopBackward, SurrogateBPTT, run_loop,
+                          run_loop_with_potentials)
+
+# Receives each forward's pre-reset potentials H [T, ...] (differentiable) and the layer's threshold.
+PotentialObserver = Callable[[Tensor, float], None]
 from .randomness import SeededStream
 from .surrogates import Surrogate, spike
 
@@ -44,6 +48,8 @@ class SpikingNeuron(nn.Module):
         self.surrogate = surrogate if surrogate is not None else Surrogate()
         self.backend = _check_backend(backend)
         self.backward_path: Optional[LoopBackward] = None
+        # Installed by snnbench.potentials.recorded_potentials for the duration of a block, else None.
+        self.potential_observer: Optional[PotentialObserver] = None
 
     def active_backward(self) -> LoopBackward:
         return self.backward_path if self.backward_path is not None else SurrogateBPTT(self.surrogate)
@@ -83,8 +89,12 @@ class LIF(SpikingNeuron):
 
     def forward(self, x: Tensor) -> Tensor:
         _check_time_major(x, self)
-        return run_loop(x, self.dynamics, backend=self._effective_backend(), backward=self.active_backward(),
-                        noise=self.noise(x))
+        args = dict(backend=self._effective_backend(), backward=self.active_backward(), noise=self.noise(x))
+        if self.potential_observer is None:
+            return run_loop(x, self.dynamics, **args)
+        spikes, h = run_loop_with_potentials(x, self.dynamics, **args)
+        self.potential_observer(h, self.dynamics.threshold)
+        return spikes
 
     def extra_repr(self) -> str:
         d = self.dynamics
@@ -162,6 +172,8 @@ class PSN(SpikingNeuron):
     def forward(self, x: Tensor) -> Tensor:
         _check_time_major(x, self)
         h = self.potential(x)
+        if self.potential_observer is not None:
+            self.potential_observer(h, 0.0)  # the bias b plays the threshold's part: S = Θ(H)
         if self._effective_backend() == "reference":
             return spike(h, self.surrogate)
         return FusedThreshold.apply(h, 0.0, self.active_backward())
