@@ -8,7 +8,6 @@ recipe; the licence and paper; and the claimed clean accuracy. Cards live at
 """
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ from .classifier import SpikingClassifier
 from .datasets import DATASETS, PathLike, dataset_info
 from .encoding import ENCODINGS
 from .neurons import NeuronSpec
-from .records import RecordError, parse_record, record_to_dict
+from .records import RecordError, read_yaml_record, record_to_dict
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -223,20 +222,9 @@ class ModelCard:
         if not self.license.strip():
             yield "license", "must not be empty"
 
-    def neuron_spec(self, backend: Optional[str] = None) -> NeuronSpec:
-        surrogate = self.training.surrogate
-        extra = {} if backend is None else {"backend": backend}
-        return NeuronSpec(self.architecture.neuron.kind, self.architecture.neuron.params,
-                          surrogate=surrogate.family, alpha=surrogate.alpha, **extra)
-
     def build(self, backend: Optional[str] = None) -> SpikingClassifier:
         """The untrained model the card describes (random weights)."""
-        arch = self.architecture
-        info = dataset_info(self.dataset)
-        normalization = arch.normalization or Normalization(info.mean, info.std)
-        model = create_model(arch.name, neuron=self.neuron_spec(backend), T=arch.T, in_channels=info.in_channels,
-                             num_classes=info.num_classes, image_size=info.image_size, mean=normalization.mean,
-                             std=normalization.std, encoding=arch.encoding, **arch.options)
+        model = build_model(self.architecture, self.dataset, self.training.surrogate, backend)
         if model.stochastic != self.stochastic:
             raise RecordError(self.source, [
                 f"field 'stochastic': the card says {self.stochastic} but the model it describes is "
@@ -261,16 +249,23 @@ class ModelCard:
         return base / self.training.recipe
 
 
+def build_model(arch: ArchitectureConfig, dataset: str, surrogate: SurrogateConfig,
+                backend: Optional[str] = None) -> SpikingClassifier:
+    """The model an architecture section describes for ``dataset``, trained with ``surrogate``."""
+    info = dataset_info(dataset)
+    normalization = arch.normalization or Normalization(info.mean, info.std)
+    extra = {} if backend is None else {"backend": backend}
+    neuron = NeuronSpec(arch.neuron.kind, arch.neuron.params, surrogate=surrogate.family, alpha=surrogate.alpha,
+                        **extra)
+    return create_model(arch.name, neuron=neuron, T=arch.T, in_channels=info.in_channels,
+                        num_classes=info.num_classes, image_size=info.image_size, mean=normalization.mean,
+                        std=normalization.std, encoding=arch.encoding, **arch.options)
+
+
 def read_card(path: PathLike) -> ModelCard:
     """The card at ``<zoo>/<dataset>/<name>.yaml``, validated; :class:`RecordError` lists every problem."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such model card") from None
-    except yaml.YAMLError as err:
-        raise RecordError(str(path), [f"not valid YAML: {err}"]) from None
-    card = parse_record(ModelCard, data, str(path))
+    card = read_yaml_record(ModelCard, path, "model card")
+    path = card.path
     problems = []
     if card.name != path.stem:
         problems.append(f"field 'name': {card.name!r} must equal the file name {path.stem!r}")
@@ -279,7 +274,7 @@ def read_card(path: PathLike) -> ModelCard:
                         f"({path.parent.name!r}); cards live at <zoo>/<dataset>/<name>.yaml")
     if problems:
         raise RecordError(str(path), problems)
-    return dataclasses.replace(card, path=path)
+    return card
 
 
 def card_yaml(card: ModelCard) -> str:

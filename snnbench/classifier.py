@@ -62,12 +62,15 @@ class SpikingClassifier(nn.Module):
         return spiking_layers(self)
 
     def forward(self, x: Tensor) -> Tensor:
+        return self.forward_steps(x).mean(0)
+
+    def forward_steps(self, x: Tensor) -> Tensor:
+        """The output layer at every time step, ``[T, B, K]``; :meth:`forward` is its mean over time."""
         if x.dim() != 4 or x.shape[1] != self.mean.shape[1]:
             raise ValueError(f"expected images [B, {self.mean.shape[1]}, H, W] in [0, 1], "
                              f"got a tensor of shape {tuple(x.shape)}")
         x = (x - self.mean) / self.std
-        out = self.body(self.encoder(x))
-        return out.mean(0)
+        return self.body(self.encoder(x))
 
     def extra_repr(self) -> str:
         return f"T={self.T}, num_classes={self.num_classes}, encoding={self.encoding_name}"

@@ -99,6 +99,17 @@ def _validate(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from .training import train
+
+    outcome = train(args.recipe, args.out, data_root=args.data_dir, download=args.download,
+                    resume=not args.restart, progress=not args.quiet, backend=args.backend)
+    print(f"trained in {outcome.seconds / 60:.1f} min: clean accuracy {outcome.clean_accuracy:.2f}% on the first "
+          f"{outcome.n_examples} test images\n  card    {outcome.card}\n  weights {outcome.weights}\n"
+          f"  log     {outcome.log}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -122,6 +133,16 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--backend", choices=["compiled", "eager", "reference"], help="neuron kernels to run")
     validate.add_argument("--cache-dir", help="Hugging Face cache for hub weights (default: the hub's own)")
     validate.set_defaults(run=_validate)
+
+    train = commands.add_parser("train", help="train a model from a recipe: weights, card and log")
+    train.add_argument("recipe", help="the recipe YAML file")
+    train.add_argument("--out", required=True, help="folder for <name>.safetensors, <name>.yaml and logs/")
+    train.add_argument("--data-dir", help="data root (default: $SNNBENCH_DATA or ~/.cache/snnbench/data)")
+    train.add_argument("--download", action="store_true", help="download the dataset if it is not there")
+    train.add_argument("--restart", action="store_true", help="ignore a saved state and start from scratch")
+    train.add_argument("--backend", choices=["compiled", "eager", "reference"], help="neuron kernels to run")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(run=_train)
     return parser
 
 
@@ -129,6 +150,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
+    except KeyboardInterrupt:
+        print(f"snnbench {args.command}: interrupted (a training run resumes from its saved state)", file=sys.stderr)
+        return 130
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         print(f"snnbench {args.command}: error: {err}", file=sys.stderr)
         return 1

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Union
 
+import torch
+from torch import Tensor
 from torch.utils.data import Dataset
 
 PathLike = Union[str, os.PathLike]
@@ -91,3 +93,18 @@ def load_dataset(name: str, split: str, *, root: Optional[PathLike] = None, down
             f"{info.torchvision_class} ({split}) not found under data root {path}. Point --data-dir or "
             f"SNNBENCH_DATA at a folder that holds it in torchvision's layout, or pass download=True "
             f"(--download) on a machine with internet.") from None
+
+
+def split_tensors(name: str, split: str, *, root: Optional[PathLike] = None, download: bool = False,
+                  first: Optional[int] = None) -> tuple[Tensor, Tensor]:
+    """A whole split (or its first ``first`` images) in memory: uint8 ``[N, C, H, W]`` and int64 labels."""
+    source = load_dataset(name, split, root=root, download=download)
+    images = torch.as_tensor(source.data[:first])
+    if images.dim() == 3:  # MNIST-like: [N, H, W] → [N, 1, H, W]
+        images = images.unsqueeze(1)
+    else:  # CIFAR-like: [N, H, W, C] → [N, C, H, W]
+        images = images.permute(0, 3, 1, 2)
+    labels = torch.as_tensor(source.targets[:first], dtype=torch.int64)
+    if first is not None and len(labels) != first:
+        raise ValueError(f"{name} {split} has only {len(labels)} images, fewer than {first}")
+    return images.contiguous().to(torch.uint8), labels

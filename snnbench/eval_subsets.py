@@ -12,13 +12,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Optional
 
-import torch
 import yaml
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from torch import Tensor
 
-from .datasets import PathLike, load_dataset
+from .datasets import PathLike, split_tensors
 from .files import atomic_write_bytes, sha256_file
 
 BUNDLED = Path(str(resources.files("snnbench") / "bundled"))
@@ -79,24 +78,9 @@ def load_eval_subset(name: str) -> tuple[Tensor, Tensor]:
     return tensors["images"].float() / 255.0, tensors["labels"]
 
 
-def _first_images(dataset: str, split: str, first: int, root: Optional[PathLike] = None,
-                  download: bool = False) -> tuple[Tensor, Tensor]:
-    """The first ``first`` images of a split through torchvision, as uint8 ``[N, C, H, W]`` and int64 labels."""
-    source = load_dataset(dataset, split, root=root, download=download)
-    images = torch.as_tensor(source.data[:first])
-    if images.dim() == 3:  # MNIST-like: [N, H, W] → [N, 1, H, W]
-        images = images.unsqueeze(1)
-    else:  # CIFAR-like: [N, H, W, C] → [N, C, H, W]
-        images = images.permute(0, 3, 1, 2)
-    labels = torch.as_tensor(source.targets[:first], dtype=torch.int64)
-    if len(labels) != first:
-        raise ValueError(f"{dataset} {split} has only {len(labels)} images, fewer than {first}")
-    return images.contiguous().to(torch.uint8), labels
-
-
 def subset_bytes(dataset: str, split: str, first: int, root: Optional[PathLike] = None) -> bytes:
     """The ``.safetensors`` bytes of the first ``first`` images of a split, read through torchvision."""
-    images, labels = _first_images(dataset, split, first, root)
+    images, labels = split_tensors(dataset, split, root=root, first=first)
     return save_safetensors({"images": images, "labels": labels})
 
 
@@ -108,7 +92,7 @@ def first_test_images(dataset: str, n: int, root: Optional[PathLike] = None,
         if info.dataset == dataset and info.split == "test" and info.first >= n:
             images, labels = load_eval_subset(info.name)
             return images[:n], labels[:n]
-    images, labels = _first_images(dataset, "test", n, root, download)
+    images, labels = split_tensors(dataset, "test", root=root, download=download, first=n)
     return images.float() / 255.0, labels
 
 

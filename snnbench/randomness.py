@@ -6,6 +6,8 @@ what else draws random numbers, and :meth:`reseed` restarts a stream exactly.
 """
 from __future__ import annotations
 
+import hashlib
+
 import torch
 
 
@@ -36,3 +38,10 @@ class SeededStream:
 def layer_seed(seed: int, index: int) -> int:
     """Distinct, reproducible seeds for the ``index``-th stochastic layer of a model seeded with ``seed``."""
     return (int(seed) * 1_000_003 + index * 7919) % (2**63)
+
+
+def derive_seed(seed: int, *purpose: object) -> int:
+    """A seed for one purpose of a seeded run (``derive_seed(seed, "order", epoch)``), stable across runs,
+    processes and Python versions, so any step of a run can be replayed without replaying the ones before."""
+    text = "/".join(str(p) for p in (int(seed), *purpose))
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little") >> 1

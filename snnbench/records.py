@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 from collections import abc
+from pathlib import Path
 import types
 import typing
 from typing import Any, Literal, Mapping, Sequence, TypeVar, Union
+
+import yaml
 
 T = TypeVar("T")
 _UNION_TYPES = (Union, getattr(types, "UnionType", Union))  # ``X | Y`` hints exist from Python 3.10
@@ -47,10 +51,27 @@ def parse_record(cls: type[T], data: Any, source: str) -> T:
     return value
 
 
+def read_yaml_record(cls: type[T], path: Union[str, os.PathLike], what: str) -> T:
+    """The YAML file at ``path`` as a ``cls`` record (its ``path`` field set, if it has one)."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such {what}") from None
+    except yaml.YAMLError as err:
+        raise RecordError(str(path), [f"not valid YAML: {err}"]) from None
+    record = parse_record(cls, data, str(path))
+    if "path" in {f.name for f in dataclasses.fields(cls)}:
+        record = dataclasses.replace(record, path=path)
+    return record
+
+
 def record_to_dict(record: Any) -> Any:
     """The plain-data form of a record (dicts, lists, numbers, strings) that :func:`parse_record` reads back."""
     if dataclasses.is_dataclass(record) and not isinstance(record, type):
-        return {f.name: record_to_dict(getattr(record, f.name)) for f in record_fields(type(record))}
+        # An optional field left at None is left out, as a person writing the file would.
+        return {f.name: record_to_dict(getattr(record, f.name)) for f in record_fields(type(record))
+                if not (getattr(record, f.name) is None and f.default is None)}
     if isinstance(record, Mapping):
         return {str(k): record_to_dict(v) for k, v in record.items()}
     if isinstance(record, (list, tuple)):
