@@ -195,7 +195,7 @@ class _Run:
                 self._train_step()
                 self.seconds = time.perf_counter() - started
                 bar.update(1)
-                bar.set_postfix(epoch=self.step // self.steps_per_epoch + 1,
+                bar.set_postfix(epoch=(self.step - 1) // self.steps_per_epoch + 1,
                                 loss=f"{self.epoch_stats[0] / max(self.epoch_stats[2], 1):.4f}")
                 if self.step % self.steps_per_epoch == 0:
                     self._end_epoch()
