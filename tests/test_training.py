@@ -253,3 +253,17 @@ def test_a_state_from_another_recipe_is_refused(tmp_path, mnist_uint8, monkeypat
     _write_recipe(tmp_path, epochs=3)
     with pytest.raises(ValueError, match="saved by a different recipe"):
         train(path, tmp_path / "out", data=mnist_uint8, backend="eager", progress=False)
+
+
+def test_a_variant_card_shares_the_weights_and_measures_its_own_accuracy(tmp_path, mnist_uint8):
+    path = _write_recipe(
+        tmp_path, name="tiny-tgo", method="tgo", tgo={"delta": 0.3, "lambda_max": 1.0}, epochs=1,
+        architecture={**BASE["architecture"], "neuron": {"kind": "noisy_lif", "params": {"sigma": 0.3}}},
+        variants=[{"name": "tiny-tgo-noisy", "neuron_params": {"noise_at_eval": True}}])
+    outcome = train(path, tmp_path / "mnist", data=mnist_uint8, backend="eager", progress=False)
+    plain, noisy = read_card(outcome.card), read_card(tmp_path / "mnist" / "tiny-tgo-noisy.yaml")
+    assert not plain.stochastic and noisy.stochastic
+    assert noisy.weights == plain.weights and noisy.architecture.neuron.params["noise_at_eval"] is True
+    for card in (plain, noisy):
+        report = validate_card(card.path, backend="eager")
+        assert report.ok, report.problems

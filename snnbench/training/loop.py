@@ -7,6 +7,7 @@ The final weights are those of the last epoch: nothing is selected on the test s
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
@@ -35,7 +36,7 @@ from ..records import record_to_dict
 from ..validation import clean_accuracy
 from .adversary import ascend, gaussian_start, uniform_start
 from .objectives import sparsity_regulariser, tet_loss, tgo_weight, trades_kl
-from .recipe import Recipe, read_recipe
+from .recipe import CardVariant, Recipe, read_recipe
 from .retraction import retract
 
 CHECKPOINT_EVERY = 50  # steps between resumable checkpoints (and at the end of every epoch)
@@ -267,18 +268,35 @@ class _Run:
         recipe, model = self.recipe, self.model.eval()
         weights = self.out_dir / f"{recipe.name}.safetensors"
         atomic_write_bytes(weights, save_safetensors(model.state_dict()))
-        n = MAX_CLAIM_EXAMPLES
-        images, labels = first_test_images(recipe.dataset, n, root=data_root, download=download)
+        images, labels = first_test_images(recipe.dataset, MAX_CLAIM_EXAMPLES, root=data_root, download=download)
         accuracy = clean_accuracy(model, images, labels)
         card = _card_for(recipe, model, weights, accuracy, len(labels), self.out_dir)
         card_path = self.out_dir / f"{recipe.name}.yaml"
         atomic_write_text(card_path, card_yaml(card))
+        for variant in recipe.variants:
+            _write_variant(card, variant, model, images, labels, self.out_dir)
         log_path = self.out_dir / "logs" / f"{recipe.name}.jsonl"
         summary = {"name": recipe.name, "seconds": round(self.seconds, 1), "steps": self.step,
                    "clean_accuracy": accuracy, "n_examples": len(labels), "threads": torch.get_num_threads()}
         atomic_write_text(log_path, "".join(json.dumps(r) + "\n" for r in [*self.log, summary]))
         self.state_path.unlink(missing_ok=True)
         return TrainingOutcome(card_path, weights, log_path, self.seconds, accuracy, len(labels))
+
+
+def _write_variant(card: ModelCard, variant: CardVariant, trained: SpikingClassifier, images: Tensor,
+                   labels: Tensor, out_dir: Path) -> Path:
+    """A card for the same weights with the variant's neuron parameters, its accuracy measured anew."""
+    neuron = dataclasses.replace(card.architecture.neuron,
+                                 params={**card.architecture.neuron.params, **variant.neuron_params})
+    architecture = dataclasses.replace(card.architecture, neuron=neuron)
+    model = build_model(architecture, card.dataset, card.training.surrogate)
+    model.load_state_dict(trained.state_dict(), strict=True)
+    accuracy = clean_accuracy(model.eval(), images, labels)
+    derived = dataclasses.replace(card, name=variant.name, architecture=architecture, stochastic=model.stochastic,
+                                  clean_accuracy=ClaimedAccuracy(value=accuracy, n_examples=len(labels)))
+    path = out_dir / f"{variant.name}.yaml"
+    atomic_write_text(path, card_yaml(derived))
+    return path
 
 
 def _recipe_fingerprint(recipe: Recipe) -> str:

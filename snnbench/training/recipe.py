@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Literal, Optional
+from typing import Any, Iterator, Literal, Mapping, Optional
 
 from ..cards import NAME, ArchitectureConfig, SurrogateConfig
 from ..datasets import DATASETS, PathLike
@@ -107,6 +107,22 @@ class AugmentationConfig:
 
 
 @dataclass(frozen=True)
+class CardVariant:
+    """A second card for the same weights, with other neuron parameters at evaluation.
+
+    For example TGO's model evaluated with its noise on (``neuron_params: {noise_at_eval: true}``): the
+    weights are shared, the card (and its measured clean accuracy) is its own.
+    """
+
+    name: str
+    neuron_params: Mapping[str, Any]
+
+    def record_problems(self) -> Problems:
+        if not NAME.match(self.name):
+            yield "name", f"use lowercase letters, digits, '.', '_' and '-' only, got {self.name!r}"
+
+
+@dataclass(frozen=True)
 class Recipe:
     name: str
     dataset: str
@@ -128,6 +144,7 @@ class Recipe:
     holdout: int = 0  # the last `holdout` training images are kept out of training, for validation
     train_examples: Optional[int] = None  # train on the first N (after the holdout is set aside)
     benchmarks: tuple[str, ...] = ()  # written into the card
+    variants: tuple[CardVariant, ...] = ()
     license: str = "MIT"
     path: Optional[Path] = field(default=None, compare=False, metadata={"record": False})
 
