@@ -150,7 +150,8 @@ def training_loss(model: SpikingClassifier, recipe: Recipe, x: Tensor, y: Tensor
         weight = tgo_weight(epoch, recipe.epochs, recipe.tgo.lambda_max)
         loss = loss + weight * membrane_constraint(records, recipe.tgo.delta) / passes
     if "sr" in parts:
-        loss = loss + recipe.sr.lam * sparsity_regulariser(model, x, y, recipe.sr.h)
+        # On the inputs trained on (adversarial ones under AT), as the authors' code does.
+        loss = loss + recipe.sr.lam * sparsity_regulariser(model, x_train, y, recipe.sr.h)
     return loss, logits
 
 
