@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Optional, Sequence
 
+import yaml
 from tabulate import tabulate
 
 
@@ -110,6 +112,70 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    from .evaluation import evaluate
+    from .files import cache_dir
+    from .leaderboard import board_frame, leaderboard_root, regenerate
+    from .protocol import load_protocol
+    from .results import result_path, write_result
+    from .zoo import model_card
+
+    card = model_card(args.model)
+    benchmark = args.benchmark or card.benchmarks[0]
+    protocol = load_protocol()
+    official = leaderboard_root() if args.out is None else Path(args.out)
+    target = result_path(official, benchmark, protocol.version, args.model)
+    state = cache_dir("evaluations", benchmark, f"v{protocol.version}", f"{args.model}.state.json")
+    if not args.resume:
+        state.unlink(missing_ok=True)
+    result = evaluate(args.model, benchmark, n_examples=args.n_examples, batch_size=args.batch_size,
+                      device=args.device, seed=args.seed, resume=state, data_root=args.data_dir,
+                      progress=not args.quiet)
+    if not result.official:
+        # Unofficial results never enter a board's folder.
+        target = Path(args.out or "snnbench-results") / benchmark / f"v{protocol.version}" / "unofficial" / \
+            f"{args.model}.json"
+    write_result(result, target)
+    state.unlink(missing_ok=True)
+    frame = board_frame((result,))
+    print(tabulate(frame.values.tolist(), headers=list(frame.columns), floatfmt=".1f", showindex=False))
+    timing = ", ".join(f"{a.name} {a.seconds:.0f} s" for a in result.attacks)
+    print(f"\n{result.n_examples} images, {result.seconds / 60:.1f} min ({timing})")
+    for diagnostic in result.diagnostics:
+        print(f"{'UNRELIABLE' if diagnostic.unreliable else 'note'}: {diagnostic.message}")
+    if result.official:
+        regenerate(official)
+        print(f"official result: {target} (tables regenerated)")
+    else:
+        print(f"unofficial result ({'; '.join(result.departures)}): {target}")
+    return 0
+
+
+def _leaderboard(args: argparse.Namespace) -> int:
+    from .leaderboard import regenerate
+
+    stale = regenerate(args.dir, check=args.check)
+    if args.check and stale:
+        for path in stale:
+            print(f"snnbench leaderboard --check: {path} differs from its regeneration", file=sys.stderr)
+        print("run `snnbench leaderboard` and commit the tables", file=sys.stderr)
+        return 1
+    print(f"{len(stale)} table(s) {'would change' if args.check else 'written'}" if stale else "tables up to date")
+    return 0
+
+
+def _protocol(args: argparse.Namespace) -> int:
+    from .protocol import load_protocol
+    from .records import record_to_dict
+
+    protocol = load_protocol()
+    names = [args.benchmark] if args.benchmark else list(protocol.benchmarks)
+    print(f"# protocol v{protocol.version} ({protocol.path})")
+    print(yaml.safe_dump({n: record_to_dict(protocol.benchmark(n)) for n in names}, sort_keys=False,
+                         allow_unicode=True), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -143,6 +209,29 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--backend", choices=["compiled", "eager", "reference"], help="neuron kernels to run")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=_train)
+
+    evaluate = commands.add_parser("evaluate", help="run the benchmark protocol on a registered model")
+    evaluate.add_argument("--model", required=True, help="a registered model (`snnbench models`)")
+    evaluate.add_argument("--benchmark", help="default: the first benchmark on the model's card")
+    evaluate.add_argument("--n-examples", type=int, help="fewer images than the protocol's (unofficial)")
+    evaluate.add_argument("--batch-size", type=int, help="another batch size (unofficial)")
+    evaluate.add_argument("--device", default="cpu")
+    evaluate.add_argument("--seed", type=int, help="another seed (unofficial)")
+    evaluate.add_argument("--out", help="where results go (default: the repository's leaderboard/; unofficial "
+                                        "results: ./snnbench-results/)")
+    evaluate.add_argument("--resume", action="store_true", help="continue an interrupted evaluation")
+    evaluate.add_argument("--data-dir", help="data root for test sets that are not bundled")
+    evaluate.add_argument("--quiet", action="store_true", help="no progress bars")
+    evaluate.set_defaults(run=_evaluate)
+
+    board = commands.add_parser("leaderboard", help="regenerate the leaderboard tables from the result files")
+    board.add_argument("--check", action="store_true", help="exit 1 if a committed table differs from its regeneration")
+    board.add_argument("--dir", help="the leaderboard folder (default: the repository's)")
+    board.set_defaults(run=_leaderboard)
+
+    protocol = commands.add_parser("protocol", help="print the protocol in force")
+    protocol.add_argument("benchmark", nargs="?")
+    protocol.set_defaults(run=_protocol)
     return parser
 
 

@@ -15,6 +15,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from .files import cache_dir
+
 PathLike = Union[str, os.PathLike]
 
 
@@ -65,8 +67,7 @@ def data_root(root: Optional[PathLike] = None) -> Path:
         return Path(root).expanduser()
     if os.environ.get("SNNBENCH_DATA"):
         return Path(os.environ["SNNBENCH_DATA"]).expanduser()
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "snnbench" / "data"
+    return cache_dir("data")
 
 
 def load_dataset(name: str, split: str, *, root: Optional[PathLike] = None, download: bool = False,

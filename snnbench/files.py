@@ -10,6 +10,12 @@ from typing import Union
 PathLike = Union[str, os.PathLike]
 
 
+def cache_dir(*parts: str) -> Path:
+    """``~/.cache/snnbench/<parts>`` (under ``$XDG_CACHE_HOME`` when set)."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base.joinpath("snnbench", *parts)
+
+
 def sha256_file(path: PathLike, chunk_size: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

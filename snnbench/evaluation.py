@@ -1,0 +1,346 @@
+"""``evaluate()``: run a benchmark's protocol on a model and return its :class:`~snnbench.results.Result`.
+
+Clean accuracy first; then every attack of the protocol in order, each on its samples (every clean-correct
+sample, or the survivors of the attacks before it), batch by batch. Each batch of each attack has its own
+seed derived from the protocol seed, so the run can stop after any batch and resume from its state file to
+exactly the result of an uninterrupted run. A stochastic model is attacked with EoT and counts as correct
+on an input only if it is correct in every one of the protocol's noisy forward passes.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import platform
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Iterator, Optional, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from tqdm import tqdm
+
+from .cards import ModelCard, Paper
+from .classifier import SpikingClassifier
+from .datasets import PathLike
+from .eval_subsets import first_test_images, load_eval_subset
+from .files import atomic_write_text
+from .protocol import AttackEntry, Benchmark, load_protocol
+from .randomness import derive_seed
+from .results import AttackOutcome, Diagnostic, Environment, ModelSummary, Result, flags_digest
+from .zoo import load_model, model_card
+
+
+@dataclass
+class PassCounter:
+    forward: int = 0
+    backward: int = 0
+
+
+@contextlib.contextmanager
+def counted_passes(model: SpikingClassifier) -> Iterator[PassCounter]:
+    """Count images passed forward and input gradients computed through ``model`` inside the block."""
+    counter = PassCounter()
+
+    def on_forward(module, args):
+        counter.forward += len(args[0])
+
+    def on_backward(module, grad_input, grad_output):
+        if grad_input[0] is not None:
+            counter.backward += len(grad_input[0])
+
+    handles = [model.register_forward_pre_hook(on_forward), model.register_full_backward_hook(on_backward)]
+    try:
+        yield counter
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@dataclass
+class AttackProgress:
+    """One attack's state: which samples it attacks, how far it got, what it found."""
+
+    samples: list[int]
+    done_batches: int = 0
+    fooled: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+    forward: int = 0
+    backward: int = 0
+
+
+@dataclass
+class EvaluationState:
+    key: str
+    clean: Optional[list[bool]] = None
+    deterministic: Optional[bool] = None
+    zero_gradient: Optional[int] = None
+    attacks: dict[str, AttackProgress] = field(default_factory=dict)
+    clean_seconds: float = 0.0
+
+    def save(self, path: Optional[Path]) -> None:
+        if path is None:
+            return
+        data = {"key": self.key, "clean": self.clean, "deterministic": self.deterministic,
+                "zero_gradient": self.zero_gradient, "clean_seconds": self.clean_seconds,
+                "attacks": {name: vars(p) for name, p in self.attacks.items()}}
+        atomic_write_text(path, json.dumps(data))
+
+    @classmethod
+    def load(cls, path: Optional[Path], key: str) -> "EvaluationState":
+        if path is None or not path.exists():
+            return cls(key)
+        data = json.loads(path.read_text())
+        if data["key"] != key:
+            raise ValueError(f"{path} belongs to another evaluation (model, benchmark or settings differ); "
+                             f"delete it or evaluate without --resume")
+        attacks = {name: AttackProgress(**p) for name, p in data.pop("attacks").items()}
+        return cls(**data, attacks=attacks)
+
+
+def evaluate(model: Union[str, SpikingClassifier], benchmark: Union[str, Benchmark], *,
+             n_examples: Optional[int] = None, batch_size: Optional[int] = None,
+             device: Union[str, torch.device] = "cpu", seed: Optional[int] = None,
+             resume: Optional[PathLike] = None, data_root: Optional[PathLike] = None,
+             progress: bool = False, zoo: Optional[PathLike] = None) -> Result:
+    """Evaluate ``model`` (a zoo name, or a model from :func:`snnbench.load_model`) on ``benchmark``.
+
+    ``n_examples``, ``batch_size`` and ``seed`` default to the protocol's; any other value makes the result
+    unofficial. ``resume`` is a state file: progress is saved there after every batch, and a run that finds
+    it continues where the last one stopped.
+    """
+    protocol = load_protocol()
+    bench = benchmark if isinstance(benchmark, Benchmark) else protocol.benchmark(benchmark)
+    card, model = _card_and_model(model, zoo, device)
+    if card.dataset != bench.dataset:
+        raise ValueError(f"{card.name} is a {card.dataset} model; benchmark {bench.name} is on {bench.dataset}")
+    settings = {"n_examples": n_examples or bench.n_examples, "batch_size": batch_size or bench.batch_size,
+                "seed": bench.seed if seed is None else seed}
+    departures = _departures(bench, card, model, settings)
+    if bench.name not in protocol.benchmarks or bench != protocol.benchmark(bench.name):
+        departures.append(f"the benchmark's settings are not those of protocol v{protocol.version}")
+    images, labels = _benchmark_data(bench, settings["n_examples"], data_root)
+    images, labels = images.to(device), labels.to(device)
+    run = _Evaluation(model, bench, settings, images, labels, progress)
+    key = json.dumps([card.name, model.provenance.sha256 if model.provenance else None, bench.name,
+                      protocol.version, settings])
+    state_path = Path(resume) if resume is not None else None
+    state = EvaluationState.load(state_path, key)
+    run.execute(state, state_path)
+    seconds = state.clean_seconds + sum(p.seconds for p in state.attacks.values())
+    return run.result(state, card, protocol.version, departures, seconds, str(device))
+
+
+def _card_and_model(model: Union[str, SpikingClassifier], zoo: Optional[PathLike],
+                    device: Union[str, torch.device]) -> tuple[ModelCard, SpikingClassifier]:
+    if isinstance(model, str):
+        return model_card(model, zoo=zoo), load_model(model, device=device, zoo=zoo)
+    if model.provenance is None:
+        raise ValueError("evaluate() needs a registered model: pass its name, or a model from load_model() "
+                         "(with checkpoint= for your own weights)")
+    return model_card(model.provenance.card, zoo=zoo), model.to(device).eval()
+
+
+def _departures(bench: Benchmark, card: ModelCard, model: SpikingClassifier, settings: dict) -> list[str]:
+    departures = [f"{key} {value} instead of the protocol's {getattr(bench, key)}"
+                  for key, value in settings.items() if value != getattr(bench, key)]
+    if not model.provenance.matches_card:
+        departures.append(f"weights {model.provenance.sha256[:12]}… are not the card's")
+    if bench.name not in card.benchmarks:
+        departures.append(f"the card does not rank {card.name} on {bench.name}")
+    return departures
+
+
+def _benchmark_data(bench: Benchmark, n: int, data_root: Optional[PathLike]) -> tuple[Tensor, Tensor]:
+    if n > bench.n_examples:
+        raise ValueError(f"{bench.name} evaluates at most {bench.n_examples} images, not {n}")
+    if bench.subset is not None:
+        images, labels = load_eval_subset(bench.subset)
+        return images[:n], labels[:n]
+    return first_test_images(bench.dataset, n, root=data_root)
+
+
+class _Evaluation:
+    def __init__(self, model: SpikingClassifier, bench: Benchmark, settings: dict, images: Tensor, labels: Tensor,
+                 progress: bool) -> None:
+        self.model, self.bench, self.settings = model, bench, settings
+        self.images, self.labels, self.progress = images, labels, progress
+        self.stochastic = model.stochastic
+        self.eot = bench.stochastic.eot if self.stochastic else 1
+
+    @property
+    def seed(self) -> int:
+        return self.settings["seed"]
+
+    def batches(self, indices: list[int]) -> list[list[int]]:
+        size = self.settings["batch_size"]
+        return [indices[i:i + size] for i in range(0, len(indices), size)]
+
+    # --- judging -------------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def correct(self, x: Tensor, y: Tensor, purpose: str) -> Tensor:
+        """Per sample: correct on ``x`` (in every noisy pass, for a stochastic model)."""
+        self.model.eval()
+        passes = self.bench.stochastic.passes if self.stochastic else 1
+        ok = torch.ones(len(y), dtype=torch.bool, device=y.device)
+        for k in range(passes):
+            self.model.reseed(derive_seed(self.seed, "judge", purpose, k))
+            ok &= self.model(x).argmax(1) == y
+        return ok
+
+    # --- the run -----------------------------------------------------------------------------------------
+
+    def execute(self, state: EvaluationState, path: Optional[Path]) -> None:
+        if state.clean is None:
+            start = time.perf_counter()
+            state.clean = self._clean()
+            state.deterministic = self._deterministic()
+            state.zero_gradient = self._zero_gradients(state.clean)
+            state.clean_seconds = time.perf_counter() - start
+            state.save(path)
+        for entry in self.bench.attacks:
+            if entry.name not in state.attacks:
+                state.attacks[entry.name] = AttackProgress(samples=self._samples_for(entry, state))
+            self._run_attack(entry, state, path)
+
+    def _clean(self) -> list[bool]:
+        flags = []
+        for batch in self.batches(list(range(len(self.labels)))):
+            flags += self.correct(self.images[batch], self.labels[batch], f"clean/{batch[0]}").tolist()
+        return flags
+
+    @torch.no_grad()
+    def _deterministic(self) -> bool:
+        if self.stochastic:
+            return True  # declared stochastic: nothing to check
+        x = self.images[:self.settings["batch_size"]]
+        return bool(torch.equal(self.model(x), self.model(x)))
+
+    def _zero_gradients(self, clean: list[bool]) -> int:
+        """How many clean-correct samples have an input gradient of exactly zero through the training surrogate."""
+        indices = [i for i, ok in enumerate(clean) if ok]
+        zero = 0
+        self.model.eval()
+        for batch in self.batches(indices):
+            self.model.reseed(derive_seed(self.seed, "zero-gradient", batch[0]))
+            x = self.images[batch].clone().requires_grad_(True)
+            loss = F.cross_entropy(self.model(x), self.labels[batch], reduction="sum")
+            (grad,) = torch.autograd.grad(loss, x)
+            zero += int((grad.flatten(1).abs().amax(1) == 0).sum())
+        return zero
+
+    def _samples_for(self, entry: AttackEntry, state: EvaluationState) -> list[int]:
+        clean = [i for i, ok in enumerate(state.clean) if ok]
+        if entry.samples == "clean":
+            return clean
+        fooled = {i for p in state.attacks.values() for i in p.fooled}
+        return [i for i in clean if i not in fooled]
+
+    def _run_attack(self, entry: AttackEntry, state: EvaluationState, path: Optional[Path]) -> None:
+        progress = state.attacks[entry.name]
+        batches = self.batches(progress.samples)
+        bar = tqdm(total=len(progress.samples), desc=entry.name, unit="img", disable=not self.progress,
+                   dynamic_ncols=True, initial=sum(len(b) for b in batches[:progress.done_batches]))
+        for index in range(progress.done_batches, len(batches)):
+            batch = batches[index]
+            start = time.perf_counter()
+            with counted_passes(self.model) as counter:
+                attack = entry.build(self.bench.epsilon, derive_seed(self.seed, entry.name, index), self.eot)
+                x, y = self.images[batch], self.labels[batch]
+                x_adv = attack(self.model, x, y)
+                survived = self.correct(x_adv, y, f"{entry.name}/{index}")
+            progress.fooled += [i for i, ok in zip(batch, survived.tolist()) if not ok]
+            progress.seconds += time.perf_counter() - start
+            progress.forward += counter.forward
+            progress.backward += counter.backward
+            progress.done_batches = index + 1
+            state.save(path)
+            bar.update(len(batch))
+        bar.close()
+
+    # --- the result --------------------------------------------------------------------------------------
+
+    def result(self, state: EvaluationState, card: ModelCard, version: int, departures: list[str], seconds: float,
+               device: str) -> Result:
+        n = len(self.labels)
+        clean = state.clean
+        fooled_by = {name: set(p.fooled) for name, p in state.attacks.items()}
+        robust = worst_case(clean, fooled_by.values())
+        role = {a.role: a.name for a in self.bench.attacks}
+
+        def alone(attack: str) -> float:
+            return percent(worst_case(clean, [fooled_by[attack]]))
+
+        clean_flags = "".join("1" if ok else "0" for ok in clean)
+        robust_flags = "".join("1" if ok else "0" for ok in robust)
+        outcomes = tuple(self._outcome(entry, state.attacks[entry.name]) for entry in self.bench.attacks)
+        robust_accuracy, prior = percent(robust), alone(role["prior"])
+        diagnostics = tuple(self._diagnostics(state, outcomes, robust_accuracy > percent(clean)))
+        return Result(
+            model=card.name, benchmark=self.bench.name, protocol=version, official=not departures,
+            departures=tuple(departures), n_examples=n, clean_accuracy=percent(clean),
+            robust_accuracy=robust_accuracy, reference_accuracy=alone(role["reference"]), prior_accuracy=prior,
+            overestimate=prior - robust_accuracy, attacks=outcomes, clean_flags=clean_flags,
+            robust_flags=robust_flags, flags_sha256=flags_digest(clean_flags, robust_flags),
+            reliable=not any(d.unreliable for d in diagnostics), diagnostics=diagnostics, seconds=round(seconds, 1),
+            forward=sum(o.forward for o in outcomes), backward=sum(o.backward for o in outcomes),
+            model_summary=_summary(card, self.model), environment=self._environment(version, device))
+
+    @staticmethod
+    def _outcome(entry: AttackEntry, progress: AttackProgress) -> AttackOutcome:
+        attacked, fooled = len(progress.samples), len(progress.fooled)
+        return AttackOutcome(name=entry.name, role=entry.role, attacked=attacked, robust=attacked - fooled,
+                             accuracy=100.0 * (attacked - fooled) / attacked if attacked else 100.0,
+                             seconds=round(progress.seconds, 1), forward=progress.forward, backward=progress.backward)
+
+    def _diagnostics(self, state: EvaluationState, outcomes: tuple[AttackOutcome, ...],
+                     robust_above_clean: bool) -> Iterator[Diagnostic]:
+        limits, attacked = self.bench.diagnostics, max(sum(state.clean), 1)
+        zero = 100.0 * state.zero_gradient / attacked
+        if zero >= limits.zero_gradient_percent:
+            yield Diagnostic("zero-gradient", f"{zero:.1f}% of the clean-correct samples have an input gradient of "
+                             f"exactly zero through the training surrogate", True)
+        elif state.zero_gradient:
+            yield Diagnostic("zero-gradient", f"{state.zero_gradient} clean-correct samples have a zero input "
+                             f"gradient through the training surrogate", False)
+        gradient_free = [o for o in outcomes if self.bench.attack(o.name).attack == "Square"]
+        for outcome in gradient_free:
+            gain = 100.0 * (outcome.attacked - outcome.robust) / attacked
+            if outcome.robust < outcome.attacked:
+                yield Diagnostic("gradient-free-gain", f"{outcome.name} fooled {outcome.attacked - outcome.robust} "
+                                 f"samples ({gain:.1f}%) that every gradient attack missed: a sign of gradient "
+                                 f"masking", gain > limits.square_gain_percent)
+        if self.stochastic and self.eot == 1:
+            yield Diagnostic("no-eot", "a stochastic model was attacked without EoT", True)
+        if not state.deterministic:
+            yield Diagnostic("nondeterministic", "the same input gave different logits on a model whose card "
+                             "says it is deterministic", True)
+        if robust_above_clean:  # cannot happen by construction; a guard against a broken aggregation
+            yield Diagnostic("robust-above-clean", "robust accuracy exceeds clean accuracy", True)
+
+    def _environment(self, version: int, device: str) -> Environment:
+        from . import __version__
+        return Environment(protocol=version, snnbench=__version__, torch=torch.__version__,
+                           python=platform.python_version(), device=device, threads=torch.get_num_threads(),
+                           seed=self.seed, date=datetime.now(timezone.utc).strftime("%Y-%m-%d"))
+
+
+def worst_case(clean: list[bool], fooled: Iterable[set[int]]) -> list[bool]:
+    """Per sample: correct on the clean input and fooled by none of the attacks (sets of sample indices)."""
+    every = set().union(*fooled)
+    return [ok and i not in every for i, ok in enumerate(clean)]
+
+
+def percent(flags: list[bool]) -> float:
+    return 100.0 * sum(flags) / len(flags)
+
+
+def _summary(card: ModelCard, model: SpikingClassifier) -> ModelSummary:
+    source = card.paper.url if isinstance(card.paper, Paper) else "snnbench"
+    return ModelSummary(architecture=card.architecture.name, neuron=card.architecture.neuron.kind,
+                        T=card.architecture.T, defense=card.training.method, source=source,
+                        stochastic=card.stochastic, card_sha256=card.weights.sha256,
+                        checkpoint_sha256=model.provenance.sha256)

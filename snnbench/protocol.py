@@ -1,0 +1,190 @@
+"""The evaluation protocol: ``benchmarks.yaml`` read into validated :class:`Benchmark` records.
+
+A protocol version fixes, per benchmark, the data (dataset, split, the evaluation subset and its sha256),
+the threat model and ε, the seed and batch size, how stochastic models are attacked and judged, the
+thresholds of the reliability diagnostics, and the attack list with every budget written out. Results name
+the version they were produced under; a new version starts new leaderboard folders.
+"""
+from __future__ import annotations
+
+import difflib
+import sys
+import sysconfig
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Iterator, Literal, Mapping, Optional
+
+from . import attacks
+from .attacks import Attack, GradientSpec
+from .datasets import DATASETS, PathLike
+from .eval_subsets import subset_info
+from .gradient_modes import MODES
+from .records import read_yaml_record
+
+Problems = Iterator[tuple[str, str]]
+
+# The attacks a protocol may name, by class name.
+ATTACKS: dict[str, type[Attack]] = {name: getattr(attacks, name) for name in attacks.__all__
+                                    if isinstance(getattr(attacks, name), type)
+                                    and issubclass(getattr(attacks, name), Attack)}
+
+
+@dataclass(frozen=True)
+class GradientConfig:
+    mode: str = "surrogate"
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def record_problems(self) -> Problems:
+        if self.mode not in MODES:
+            yield "mode", f"unknown gradient mode {self.mode!r}; choose one of {', '.join(MODES)}"
+
+
+@dataclass(frozen=True)
+class AttackEntry:
+    """One attack of the protocol.
+
+    ``role``: ``reference`` (the strongest known attack), ``prior`` (how robustness has been reported so
+    far) or ``extra``. ``samples``: ``clean`` runs on every clean-correct sample; ``survivors`` only on
+    samples no earlier attack has fooled.
+    """
+
+    name: str
+    attack: str
+    role: Literal["reference", "prior", "extra"]
+    samples: Literal["clean", "survivors"]
+    params: Mapping[str, Any] = field(default_factory=dict)
+    gradient: Optional[GradientConfig] = None
+
+    def record_problems(self) -> Problems:
+        if self.attack not in ATTACKS:
+            close = difflib.get_close_matches(self.attack, list(ATTACKS), n=1)
+            yield "attack", f"unknown attack {self.attack!r}" + (f"; did you mean {close[0]}?" if close else "")
+            return
+        accepted = {f.name for f in fields(ATTACKS[self.attack])} - {"eps", "seed", "gradient", "eot"}
+        unknown = sorted(set(self.params) - accepted)
+        if unknown:
+            yield "params", f"{self.attack} has no parameter(s) {', '.join(unknown)}; it takes {', '.join(sorted(accepted))}"
+
+    def build(self, eps: float, seed: int, eot: Optional[int]) -> Attack:
+        extra = {} if self.gradient is None else {
+            "gradient": GradientSpec(self.gradient.mode, dict(self.gradient.params))}
+        return ATTACKS[self.attack](eps=eps, seed=seed, eot=eot, **dict(self.params), **extra)
+
+
+@dataclass(frozen=True)
+class StochasticRule:
+    """How stochastic models are attacked (``eot`` draws per gradient) and judged (correct in all ``passes``)."""
+
+    eot: int
+    passes: int
+
+    def record_problems(self) -> Problems:
+        if self.eot < 1 or self.passes < 1:
+            yield "", "eot and passes must be at least 1"
+
+
+@dataclass(frozen=True)
+class DiagnosticThresholds:
+    """When a result is marked unreliable (fractions of the attacked samples, in percent)."""
+
+    zero_gradient_percent: float
+    square_gain_percent: float
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str
+    dataset: str
+    split: Literal["test"]
+    subset: Optional[str]  # a bundled subset, or None for the split's first n_examples through torchvision
+    n_examples: int
+    threat_model: Literal["linf"]
+    epsilon: float
+    seed: int
+    batch_size: int
+    stochastic: StochasticRule
+    diagnostics: DiagnosticThresholds
+    attacks: tuple[AttackEntry, ...]
+
+    def record_problems(self) -> Problems:
+        if self.dataset not in DATASETS:
+            yield "dataset", f"unknown dataset {self.dataset!r}"
+        if not 0 < self.epsilon <= 1:
+            yield "epsilon", f"must lie in (0, 1], got {self.epsilon}"
+        if self.n_examples < 1 or self.batch_size < 1:
+            yield "n_examples", "n_examples and batch_size must be at least 1"
+        roles = [a.role for a in self.attacks]
+        if roles.count("reference") != 1 or roles.count("prior") != 1:
+            yield "attacks", "name exactly one reference and one prior-practice attack"
+        for a in self.attacks:
+            if a.role in ("reference", "prior") and a.samples != "clean":
+                yield "attacks", f"{a.name}: the reference and prior-practice attacks run on every clean-correct sample"
+        if len({a.name for a in self.attacks}) != len(self.attacks):
+            yield "attacks", "attack names must be unique"
+        if self.subset is not None:
+            try:
+                info = subset_info(self.subset)
+            except ValueError as err:
+                yield "subset", str(err)
+            else:
+                if (info.dataset, info.split) != (self.dataset, self.split) or info.first < self.n_examples:
+                    yield "subset", f"{self.subset} is not the first {self.n_examples} {self.dataset} {self.split} images"
+
+    def attack(self, name: str) -> AttackEntry:
+        return next(a for a in self.attacks if a.name == name)
+
+
+@dataclass(frozen=True)
+class SubsetPin:
+    dataset: str
+    split: str
+    first: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Protocol:
+    protocol: int
+    subsets: Mapping[str, SubsetPin]
+    benchmarks: Mapping[str, Benchmark]
+    path: Optional[Path] = field(default=None, compare=False, metadata={"record": False})
+
+    def record_problems(self) -> Problems:
+        for name, benchmark in self.benchmarks.items():
+            if benchmark.name != name:
+                yield f"benchmarks.{name}.name", f"must equal its key {name!r}"
+            if benchmark.subset is not None and benchmark.subset not in self.subsets:
+                yield f"benchmarks.{name}.subset", f"{benchmark.subset} has no sha256 pin under 'subsets'"
+        for name, pin in self.subsets.items():
+            try:
+                info = subset_info(name)
+            except ValueError as err:
+                yield f"subsets.{name}", str(err)
+                continue
+            if pin.sha256 != info.sha256:
+                yield f"subsets.{name}.sha256", f"pins {pin.sha256} but the package bundles {info.sha256}"
+
+    @property
+    def version(self) -> int:
+        return self.protocol
+
+    def benchmark(self, name: str) -> Benchmark:
+        if name not in self.benchmarks:
+            raise ValueError(f"unknown benchmark {name!r}; protocol v{self.protocol} has {', '.join(self.benchmarks)}")
+        return self.benchmarks[name]
+
+
+def protocol_path() -> Path:
+    """``benchmarks.yaml`` of a source checkout, else the copy installed with the package."""
+    checkout = Path(__file__).resolve().parents[1] / "benchmarks.yaml"
+    if checkout.is_file():
+        return checkout
+    installed = Path(sysconfig.get_path("data", vars={"base": sys.prefix})) / "share" / "snnbench" / "benchmarks.yaml"
+    if installed.is_file():
+        return installed
+    raise FileNotFoundError(f"benchmarks.yaml not found at {checkout} or {installed}")
+
+
+def load_protocol(path: Optional[PathLike] = None) -> Protocol:
+    """The protocol in force (or the one at ``path``), validated."""
+    return read_yaml_record(Protocol, path or protocol_path(), "protocol file")

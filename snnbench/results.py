@@ -1,0 +1,143 @@
+"""Evaluation results: one JSON file per model and benchmark, validated against one schema, numbers as numbers.
+
+Official results live at ``leaderboard/<benchmark>/v<protocol>/results/<model>.json``; the leaderboard
+tables are generated from them and from nothing else.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Literal
+
+from .datasets import PathLike
+from .files import atomic_write_text
+from .records import RecordError, parse_record, record_to_dict
+
+Problems = Iterator[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class AttackOutcome:
+    """One attack's share of the evaluation: how many samples it saw, how many it left correct."""
+
+    name: str
+    role: Literal["reference", "prior", "extra"]
+    attacked: int
+    robust: int
+    accuracy: float  # percent of the samples it saw that stayed correct (100 when it saw none)
+    seconds: float
+    forward: int  # images passed forward, counting each EoT draw
+    backward: int  # input gradients computed
+
+    def record_problems(self) -> Problems:
+        if not 0 <= self.robust <= self.attacked:
+            yield "robust", f"must lie in [0, attacked={self.attacked}], got {self.robust}"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    code: str
+    message: str
+    unreliable: bool  # False: a note that does not put the number in doubt
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """What a leaderboard row shows about the model, copied from its card at evaluation time."""
+
+    architecture: str
+    neuron: str
+    T: int
+    defense: str
+    source: str  # "snnbench" or the paper's url
+    stochastic: bool
+    card_sha256: str  # the weights the card pins
+    checkpoint_sha256: str  # the weights evaluated
+
+
+@dataclass(frozen=True)
+class Environment:
+    protocol: int
+    snnbench: str
+    torch: str
+    python: str
+    device: str
+    threads: int
+    seed: int
+    date: str
+
+
+@dataclass(frozen=True)
+class Result:
+    model: str
+    benchmark: str
+    protocol: int
+    official: bool
+    departures: tuple[str, ...]  # why not official (empty when official)
+    n_examples: int
+    clean_accuracy: float  # percent
+    robust_accuracy: float  # percent: the per-sample worst case over every attack — the headline
+    reference_accuracy: float  # percent: the reference attack alone
+    prior_accuracy: float  # percent: prior practice alone
+    overestimate: float  # points: prior practice minus the headline
+    attacks: tuple[AttackOutcome, ...]
+    clean_flags: str  # one character per sample: 1 correct, 0 not
+    robust_flags: str  # 1 robust under every attack, 0 not
+    flags_sha256: str
+    reliable: bool
+    diagnostics: tuple[Diagnostic, ...]
+    seconds: float
+    forward: int
+    backward: int
+    model_summary: ModelSummary
+    environment: Environment
+
+    def record_problems(self) -> Problems:
+        for name in ("clean_flags", "robust_flags"):
+            flags = getattr(self, name)
+            if len(flags) != self.n_examples or set(flags) - {"0", "1"}:
+                yield name, f"must be {self.n_examples} characters of 0 and 1"
+        if self.flags_sha256 != flags_digest(self.clean_flags, self.robust_flags):
+            yield "flags_sha256", "does not match the flags"
+        if any(r == "1" and c == "0" for c, r in zip(self.clean_flags, self.robust_flags)):
+            yield "robust_flags", "a sample is robust but not clean"
+        n = max(self.n_examples, 1)
+        if abs(self.clean_accuracy - 100.0 * self.clean_flags.count("1") / n) > 1e-6:
+            yield "clean_accuracy", "does not match clean_flags"
+        if abs(self.robust_accuracy - 100.0 * self.robust_flags.count("1") / n) > 1e-6:
+            yield "robust_accuracy", "does not match robust_flags"
+        if abs(self.overestimate - (self.prior_accuracy - self.robust_accuracy)) > 1e-6:
+            yield "overestimate", "must equal prior_accuracy - robust_accuracy"
+        if self.official and self.departures:
+            yield "official", "an official result has no departures from the protocol"
+        if self.reliable == any(d.unreliable for d in self.diagnostics):
+            yield "reliable", "must be false exactly when a diagnostic marks the result unreliable"
+
+
+def flags_digest(clean_flags: str, robust_flags: str) -> str:
+    return hashlib.sha256(f"{clean_flags}\n{robust_flags}".encode()).hexdigest()
+
+
+def result_path(leaderboard: PathLike, benchmark: str, protocol: int, model: str) -> Path:
+    return Path(leaderboard) / benchmark / f"v{protocol}" / "results" / f"{model}.json"
+
+
+def write_result(result: Result, path: PathLike) -> Path:
+    """Validate and write ``result`` as JSON, atomically."""
+    parse_record(Result, record_to_dict(result), str(path))  # never write what could not be read back
+    atomic_write_text(path, json.dumps(record_to_dict(result), indent=2, ensure_ascii=False) + "\n")
+    return Path(path)
+
+
+def read_result(path: PathLike) -> Result:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise RecordError(str(path), [f"not valid JSON: {err}"]) from None
+    return parse_record(Result, data, str(path))
+
+
+def results_in(folder: PathLike) -> list[Result]:
+    return [read_result(p) for p in sorted(Path(folder).glob("*.json"))]

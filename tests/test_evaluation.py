@@ -1,0 +1,180 @@
+"""evaluate(): worst-case aggregation, the result schema, resume after a kill, tables, and the unofficial rule."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from snnbench.cli import main
+from snnbench.evaluation import evaluate, percent, worst_case
+from snnbench.leaderboard import regenerate
+from snnbench.protocol import load_protocol
+from snnbench.records import RecordError, parse_record, record_to_dict
+from snnbench.results import Result, flags_digest, read_result, result_path, write_result
+from snnbench.zoo import load_model
+from tiny_zoo import register_tiny_model
+
+N, BATCH = 12, 4
+
+
+def tiny_benchmark(steps: int = 2, queries: int = 10):
+    """mnist-linf with tiny budgets (an unofficial benchmark, for tests)."""
+    bench = load_protocol().benchmark("mnist-linf")
+    attacks = tuple(dataclasses.replace(a, params={**a.params, **({"queries": queries} if a.attack == "Square"
+                                                                   else {"steps": steps})})
+                    for a in bench.attacks)
+    return dataclasses.replace(bench, attacks=attacks, stochastic=dataclasses.replace(bench.stochastic, passes=2,
+                                                                                     eot=2))
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("zoo")
+    register_tiny_model(root, "tiny-lif")
+    return root
+
+
+def run(zoo, **kwargs) -> Result:
+    settings = dict(n_examples=N, batch_size=BATCH, zoo=zoo)
+    settings.update(kwargs)
+    bench = settings.pop("bench", None) or tiny_benchmark()
+    return evaluate(load_model("tiny-lif", zoo=zoo, backend="eager"), bench, **settings)
+
+
+@pytest.fixture(scope="module")
+def tiny_result(zoo) -> Result:
+    return run(zoo)
+
+
+def _comparable(result: Result) -> dict:
+    data = record_to_dict(result)
+    data.pop("seconds")
+    data.pop("environment")
+    for attack in data["attacks"]:
+        attack.pop("seconds")
+    return data
+
+
+def test_worst_case_on_hand_made_flags():
+    clean = [True, True, True, False, True]
+    fooled = [{0}, {0, 2}, {3}]  # sample 3 is not clean: fooling it changes nothing
+    assert worst_case(clean, fooled) == [False, True, False, False, True]
+    assert worst_case(clean, []) == clean
+    assert percent(worst_case(clean, fooled)) == 40.0
+
+
+def test_evaluate_tiny_model(tiny_result):
+    result = tiny_result
+    assert not result.official and any("n_examples 12" in d for d in result.departures)
+    assert [a.name for a in result.attacks][:2] == ["sa-pgd-assg", "apgd-ce"]
+    clean = result.clean_flags.count("1")
+    assert result.attacks[0].attacked == result.attacks[1].attacked == clean
+    assert result.robust_accuracy <= min(result.reference_accuracy, result.prior_accuracy) <= result.clean_accuracy
+    assert result.overestimate == pytest.approx(result.prior_accuracy - result.robust_accuracy)
+    for earlier, later in zip(result.attacks[1:], result.attacks[2:]):  # survivors shrink attack by attack
+        assert later.attacked <= (earlier.robust if earlier.name != "apgd-ce" else later.attacked)
+    assert result.attacks[0].backward == 2 * clean  # SA-PGD: one gradient per step and sample
+    parse_record(Result, record_to_dict(result), "round trip")
+
+
+def test_resume_after_a_kill_equals_an_uninterrupted_run(zoo, tmp_path):
+    state = tmp_path / "state.json"
+    script = f"""
+import sys
+sys.path.insert(0, {str(os.path.dirname(__file__))!r})
+from test_evaluation import run, tiny_benchmark
+run({str(zoo)!r}, bench=tiny_benchmark(steps=10), resume={str(state)!r})
+"""
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # kill it once the first attack has finished a batch, before the end
+        assert process.poll() is None, process.stderr.read().decode()
+        if state.exists() and json.loads(state.read_text())["attacks"].get("sa-pgd-assg", {}).get("done_batches"):
+            break
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    saved = json.loads(state.read_text())
+    assert saved["attacks"]["sa-pgd-assg"]["done_batches"] < 3 or "square" not in saved["attacks"]
+    resumed = run(zoo, bench=tiny_benchmark(steps=10), resume=state)
+    whole = run(zoo, bench=tiny_benchmark(steps=10))
+    assert _comparable(resumed) == _comparable(whole)
+
+
+def test_a_state_file_of_another_evaluation_is_refused(zoo, tmp_path):
+    state = tmp_path / "state.json"
+    run(zoo, bench=tiny_benchmark(steps=1, queries=2), resume=state)
+    with pytest.raises(ValueError, match="belongs to another evaluation"):
+        run(zoo, bench=tiny_benchmark(steps=1, queries=2), seed=1, resume=state)
+
+
+@pytest.fixture
+def official_result(tiny_result):
+    """A tiny evaluation dressed as an official result (the real protocol takes minutes)."""
+    return dataclasses.replace(tiny_result, official=True, departures=())
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("robust_accuracy", "12.5", "expected a number"),
+    ("clean_flags", "01", "characters of 0 and 1"),
+    ("overestimate", 99.0, "prior_accuracy - robust_accuracy"),
+    ("flags_sha256", "0" * 64, "does not match the flags"),
+    ("official", True, "no departures"),
+    ("colour", "red", "unknown field"),
+])
+def test_the_schema_rejects_malformed_results(tiny_result, field, value, words):
+    data = record_to_dict(tiny_result)
+    data[field] = value
+    with pytest.raises(RecordError) as caught:
+        parse_record(Result, data, "result.json")
+    assert any(words in p for p in caught.value.problems), caught.value.problems
+
+
+def test_tables_check_and_the_unofficial_rule(official_result, tmp_path, capsys):
+    board = tmp_path / "leaderboard"
+    path = result_path(board, "mnist-linf", 1, "tiny-lif")
+    write_result(official_result, path)
+    second = dataclasses.replace(official_result, model="tiny-two")
+    write_result(second, result_path(board, "mnist-linf", 1, "tiny-two"))
+    assert len(regenerate(board)) == 2 and regenerate(board, check=True) == []
+    table = (board / "mnist-linf" / "v1" / "README.md").read_text()
+    rows = [line for line in table.splitlines() if line.startswith("|") and "tiny-" in line]
+    assert len(rows) == 2 and all(row.split("|")[1].strip() == "1" for row in rows)  # a tie shares rank 1
+    assert "[mnist-linf v1](mnist-linf/v1/README.md)" in (board / "README.md").read_text()
+
+    edited = table.replace("tiny-two", "tiny-too")
+    (board / "mnist-linf" / "v1" / "README.md").write_text(edited)
+    assert main(["leaderboard", "--check", "--dir", str(board)]) == 1
+    assert "differs from its regeneration" in capsys.readouterr().err
+    assert main(["leaderboard", "--dir", str(board)]) == 0
+    assert main(["leaderboard", "--check", "--dir", str(board)]) == 0
+
+    unofficial = dataclasses.replace(official_result, model="tiny-three", official=False,
+                                     departures=("n_examples 12 instead of the protocol's 1000",))
+    write_result(unofficial, result_path(board, "mnist-linf", 1, "tiny-three"))
+    with pytest.raises(ValueError, match="unofficial results stay off the boards"):
+        regenerate(board)
+    assert read_result(path).flags_sha256 == flags_digest(official_result.clean_flags, official_result.robust_flags)
+
+
+def test_cli_evaluate_keeps_unofficial_results_off_the_board(zoo, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SNNBENCH_ZOO", str(zoo))
+    monkeypatch.chdir(tmp_path)
+    import snnbench.evaluation as evaluation
+    monkeypatch.setattr(evaluation, "load_protocol", lambda: dataclasses.replace(
+        load_protocol(), benchmarks={"mnist-linf": tiny_benchmark()}))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    board = tmp_path / "board"
+    assert main(["evaluate", "--model", "tiny-lif", "--n-examples", "8", "--batch-size", "4", "--quiet",
+                 "--out", str(board)]) == 0
+    out = capsys.readouterr().out
+    assert "unofficial result" in out and "tiny-lif" in out
+    assert not (board / "mnist-linf" / "v1" / "results").exists()
+    assert read_result(board / "mnist-linf" / "v1" / "unofficial" / "tiny-lif.json").n_examples == 8
+    assert not list((tmp_path / "cache").rglob("*.state.json"))  # the state file goes once the result is written
