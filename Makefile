@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: test install validate bench clean
+.PHONY: evaluate test install validate leaderboard bench clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -13,12 +13,23 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 install: $(VENV)/.installed
 
+# The first command to run: the full protocol on the first 100 MNIST test images for the default zoo model
+# (an unofficial result, written under snnbench-results/), printed as a leaderboard row.
+EVAL_MODEL ?= mnist-convnet-lif-at
+EVAL_FLAGS ?= --n-examples 100 --batch-size 100
+evaluate: install
+	$(VENV)/bin/snnbench evaluate --model $(EVAL_MODEL) $(EVAL_FLAGS)
+
 test: install
 	$(PY) -m pytest -q
 
 # Every card in model_zoo/: schema, weights and sha256, model contract, claimed clean accuracy.
 validate: install
 	$(VENV)/bin/snnbench validate --all $(VALIDATE_FLAGS)
+
+# The committed leaderboard tables must equal their regeneration from the result files.
+leaderboard: install
+	$(VENV)/bin/snnbench leaderboard --check
 
 bench: install
 	$(PY) benchmarks/neurons.py

@@ -32,7 +32,9 @@ class Board:
 
 
 def leaderboard_root() -> Path:
-    return Path(__file__).resolve().parents[1] / "leaderboard"
+    """The ``leaderboard/`` of a source checkout, else ``./leaderboard``."""
+    checkout = Path(__file__).resolve().parents[1] / "leaderboard"
+    return checkout if checkout.is_dir() else Path.cwd() / "leaderboard"
 
 
 def find_boards(root: PathLike) -> list[Board]:

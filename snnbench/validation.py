@@ -22,6 +22,7 @@ from .cards import ModelCard, read_card
 from .classifier import SpikingClassifier
 from .datasets import PathLike
 from .eval_subsets import first_test_images
+from .protocol import load_protocol
 from .records import RecordError
 from .weights import WeightsError
 from .zoo import load_model
@@ -75,6 +76,7 @@ def _run_checks(path: Path, report: ValidationReport, *, data_root: Optional[Pat
         report.problems.append(str(err))
         return
     report.name, report.claimed_accuracy = card.name, card.clean_accuracy.value
+    report.problems.extend(benchmark_problems(card))
     recipe = card.recipe_path()
     if recipe is not None and not recipe.is_file():
         report.problems.append(f"field 'training.recipe': {recipe} does not exist")
@@ -97,6 +99,17 @@ def _run_checks(path: Path, report: ValidationReport, *, data_root: Optional[Pat
         report.problems.append(
             f"field 'clean_accuracy.value': the card claims {card.clean_accuracy.value:.2f}% but the model scores "
             f"{accuracy:.2f}% on the first {len(labels)} {card.dataset} test images (tolerance {tolerance} points)")
+
+
+def benchmark_problems(card: ModelCard) -> Iterator[str]:
+    """The card's benchmarks must exist in the protocol in force and be on the card's dataset."""
+    protocol = load_protocol()
+    for name in card.benchmarks:
+        if name not in protocol.benchmarks:
+            yield (f"field 'benchmarks': protocol v{protocol.version} has no benchmark {name!r}; it has "
+                   f"{', '.join(protocol.benchmarks)}")
+        elif protocol.benchmarks[name].dataset != card.dataset:
+            yield f"field 'benchmarks': {name} is a {protocol.benchmarks[name].dataset} benchmark, not {card.dataset}"
 
 
 def contract_problems(model: SpikingClassifier, card: ModelCard, images: Tensor, labels: Tensor) -> Iterator[str]:

@@ -117,7 +117,7 @@ def test_cli_models_reports_a_broken_card(tmp_path, capsys):
 
 def test_validate_on_a_dataset_without_bundled_images_reports_missing_data(tmp_path, capsys):
     card = tmp_path / "cifar10" / "tiny-cifar.yaml"
-    data = card_data("tiny-cifar", dataset="cifar10")
+    data = card_data("tiny-cifar", dataset="cifar10", benchmarks=["cifar10-linf"])
     data["architecture"]["options"] = {"channels": [4, 8]}
     torch.manual_seed(0)
     model = parse_record(ModelCard, data, "card").build("eager")
@@ -129,3 +129,11 @@ def test_validate_on_a_dataset_without_bundled_images_reports_missing_data(tmp_p
     report = validate_card(card, data_root=tmp_path / "no-data", backend="eager")
     assert len(report.problems) == 1 and "cannot read the evaluation images" in report.problems[0]
     assert "CIFAR10 (test) not found under data root" in report.problems[0]
+
+
+def test_benchmarks_must_exist_and_match_the_dataset(tmp_path):
+    card, _ = register_tiny_model(tmp_path)
+    _edit(card, benchmarks=["mnist-l2", "cifar10-linf"])
+    problems = validate_card(card, backend="eager").problems
+    assert any("has no benchmark 'mnist-l2'" in p for p in problems)
+    assert any("cifar10-linf is a cifar10 benchmark, not mnist" in p for p in problems)
