@@ -6,7 +6,8 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-from .encoding import PoissonEncoding, make_encoding
+from .encoding import DirectEncoding, PoissonEncoding, make_encoding
+from .layers import TimeDistributed
 from .neurons import NeuronSpec, spiking_layers
 from .randomness import layer_seed
 
@@ -65,12 +66,39 @@ class SpikingClassifier(nn.Module):
         return self.forward_steps(x).mean(0)
 
     def forward_steps(self, x: Tensor) -> Tensor:
-        """The output layer at every time step, ``[T, B, K]``; :meth:`forward` is its mean over time."""
+        """The output layer at every time step, ``[T, B, K]``; :meth:`forward` is its mean over time.
+
+        With direct encoding every step sees the same image, so stateless per-image layers at the head of
+        the body run once on ``[B, ...]`` and their output is repeated over time (its gradient sums over
+        time), instead of running ``T`` times on copies.
+        """
+        x = self._normalise(x)
+        layers = list(self.body) if isinstance(self.body, nn.Sequential) else [self.body]
+        head = layers[0]
+        if isinstance(self.encoder, DirectEncoding) and isinstance(head, TimeDistributed) and head.per_image:
+            once = head.images(x)
+            h = once.unsqueeze(0).expand(self.T, *once.shape)
+            for layer in layers[1:]:
+                h = layer(h)
+            return h
+        return self.body(self.encoder(x))
+
+    def reference_steps(self, x: Tensor) -> Tensor:
+        """:meth:`forward_steps` the plain way — encode, then every layer in turn, nothing folded or hoisted."""
+        folding = [m for m in self.body.modules() if isinstance(m, TimeDistributed)]
+        for module in folding:
+            module.fold_norm = False
+        try:
+            return self.body(self.encoder(self._normalise(x)))
+        finally:
+            for module in folding:
+                del module.fold_norm  # back to the class default
+
+    def _normalise(self, x: Tensor) -> Tensor:
         if x.dim() != 4 or x.shape[1] != self.mean.shape[1]:
             raise ValueError(f"expected images [B, {self.mean.shape[1]}, H, W] in [0, 1], "
                              f"got a tensor of shape {tuple(x.shape)}")
-        x = (x - self.mean) / self.std
-        return self.body(self.encoder(x))
+        return (x - self.mean) / self.std
 
     def extra_repr(self) -> str:
         return f"T={self.T}, num_classes={self.num_classes}, encoding={self.encoding_name}"

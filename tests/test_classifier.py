@@ -79,3 +79,42 @@ def test_poisson_rates_match_intensities():
     rates = enc(x).mean(0)
     torch.testing.assert_close(rates, x, atol=0.06, rtol=0)
     assert rates[0, 0] == 0 and rates[0, 3] == 1
+
+
+ARCHITECTURE_CASES = [
+    ("convnet", dict(in_channels=1, image_size=28, channels=(4, 8))),
+    ("sew_resnet19", dict(in_channels=3, image_size=16, widths=(8, 8, 16), blocks=1)),
+    ("wrn16", dict(in_channels=3, image_size=16, widen_factor=1)),
+    ("vgg11", dict(in_channels=3, image_size=32, hidden=16)),
+]
+
+
+@pytest.mark.parametrize("name, options", ARCHITECTURE_CASES, ids=[c[0] for c in ARCHITECTURE_CASES])
+def test_folded_and_hoisted_path_equals_the_plain_one(name, options):
+    """Conv → BN folded in eval mode and the head run once under direct encoding: the same function."""
+    torch.manual_seed(0)
+    model = create_model(name, T=3, num_classes=5, neuron={"backend": "eager"}, **options).double()
+    size = (6, options["in_channels"], options["image_size"], options["image_size"])
+    model.train()
+    with torch.no_grad():  # non-trivial running statistics
+        model(torch.rand(size, dtype=torch.float64))
+    reference = copy.deepcopy(model)
+    x = torch.rand(size, dtype=torch.float64)
+    fast_train, plain_train = model.forward_steps(x), reference.reference_steps(x)
+    torch.testing.assert_close(fast_train, plain_train)
+    for a, b in zip(model.buffers(), reference.buffers()):  # BN statistics moved alike
+        torch.testing.assert_close(a, b)
+    model.eval()
+    xr = x.clone().requires_grad_(True)
+    fast = model.forward_steps(xr)
+    (g_fast,) = torch.autograd.grad(fast.sum(), xr)
+    plain = model.reference_steps(xr)
+    (g_plain,) = torch.autograd.grad(plain.sum(), xr)
+    torch.testing.assert_close(fast, plain)
+    torch.testing.assert_close(g_fast, g_plain)
+    grads = torch.autograd.grad(model.forward_steps(x).sum(), list(model.parameters()), allow_unused=True)
+    plain_grads = torch.autograd.grad(model.reference_steps(x).sum(), list(model.parameters()), allow_unused=True)
+    for a, b in zip(grads, plain_grads):
+        if b is not None:
+            torch.testing.assert_close(a, b)
+    assert all(m.fold_norm for m in model.modules() if hasattr(m, "fold_norm"))
