@@ -17,3 +17,17 @@ def test_neuron_benchmark_script_runs_and_checks_agreement():
     assert run.returncode == 0, run.stderr
     assert "spikes equal: True" in run.stdout
     assert "vs SpikingJelly:" in run.stdout
+
+
+def test_model_speed_script_runs_and_checks_agreement():
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "model_speed.py"), "--batch", "4",
+                          "--repeats", "1"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert "logit difference: 0.00e+00" in run.stdout and "plain/fast" in run.stdout
+
+
+def test_near_threshold_script_runs_on_a_zoo_model():
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "near_threshold.py"), "--delta", "0.5",
+                          "--images", "20", "mnist-convnet-lif-bptt"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert "mnist-convnet-lif-bptt" in run.stdout and "%" in run.stdout
