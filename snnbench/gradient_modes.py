@@ -39,6 +39,7 @@ from typing import Any, Iterator, Optional
 import torch
 from torch import Tensor, nn
 
+from .compilation import Fused
 from .neuron_loop import LoopRecord, SurrogateBPTT
 from .neurons import SpikingNeuron, spiking_layers
 from .surrogates import Surrogate, get_family, inverse_vanishing_degree
@@ -92,6 +93,23 @@ class SurrogateMode(_LayerSurrogateByDefault, GradientMode):
         return self._path(grad_spikes, record)
 
 
+def assg_update(h: Tensor, M: Tensor, D: Tensor, threshold: float, beta1: float, beta2: float, omega: float,
+                gamma: float) -> tuple[Tensor, Tensor, Tensor]:
+    """One step of ASSG's statistics of ``x = |H − θ|`` and the sharpness they give."""
+    x = (h - threshold).abs()
+    M = beta1 * M + (1.0 - beta1) * x
+    D = beta2 * D + (1.0 - beta2) * (x - M).abs()
+    return M, D, assg_sharpness(M, D, omega, gamma)
+
+
+def assg_sharpness(M: Tensor, D: Tensor, omega: float, gamma: float) -> Tensor:
+    return omega / (M + gamma * D + 1e-4)
+
+
+ASSG_UPDATE = Fused(assg_update)
+ASSG_SHARPNESS = Fused(assg_sharpness)
+
+
 @dataclass(eq=False)
 class ASSG(GradientMode):
     """Adaptive Sharpness Surrogate Gradient; see the module docstring."""
@@ -117,14 +135,15 @@ class ASSG(GradientMode):
         self.M = self.D = self.alpha = None
 
     def on_forward(self, record: LoopRecord) -> None:
-        x = (record.h - record.threshold).abs()
-        if self.M is None or self.M.shape != x.shape:
+        h = record.h
+        if self.M is None or self.M.shape != h.shape:
             # A new batch (or the first forward) starts from M₀ = 1, D₀ = 0.
-            self.M, self.D = torch.ones_like(x), torch.zeros_like(x)
-        if not self.frozen:
-            self.M = self.beta1 * self.M + (1.0 - self.beta1) * x
-            self.D = self.beta2 * self.D + (1.0 - self.beta2) * (x - self.M).abs()
-        self.alpha = self.omega / (self.M + self.gamma * self.D + 1e-4)
+            self.M, self.D = torch.ones_like(h), torch.zeros_like(h)
+        if self.frozen:
+            self.alpha = ASSG_SHARPNESS(self.M, self.D, self.omega, self.gamma)
+        else:
+            self.M, self.D, self.alpha = ASSG_UPDATE(h, self.M, self.D, record.threshold, self.beta1, self.beta2,
+                                                     self.omega, self.gamma)
 
     def __call__(self, grad_spikes: Tensor, record: LoopRecord) -> Tensor:
         if self.alpha is None or self.alpha.shape != record.h.shape:

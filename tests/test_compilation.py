@@ -1,0 +1,39 @@
+"""Fused element-wise formulas: the compiled kernel equals the plain function, and falls back to it."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from snnbench.compilation import Fused
+from snnbench.gradient_modes import assg_sharpness, assg_update
+
+
+def _tensors(shape):
+    gen = torch.Generator().manual_seed(0)
+    h = torch.randn(shape, generator=gen) + 1.0
+    return h, torch.rand(shape, generator=gen) + 0.5, torch.rand(shape, generator=gen)
+
+
+@pytest.mark.parametrize("shape", [(4, 3, 5), (2, 7)])
+def test_compiled_assg_statistics_equal_the_plain_formula(shape):
+    h, M, D = _tensors(shape)
+    fused = Fused(assg_update)
+    for got, want in zip(fused(h, M, D, 1.0, 0.9, 0.8, 3.1, 1.5), assg_update(h, M, D, 1.0, 0.9, 0.8, 3.1, 1.5)):
+        assert got.shape == want.shape
+        torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
+    assert fused.unavailable is None
+    torch.testing.assert_close(Fused(assg_sharpness)(M, D, 3.1, 1.5), assg_sharpness(M, D, 3.1, 1.5))
+
+
+def test_falls_back_to_the_plain_function_with_one_warning(monkeypatch):
+    fused = Fused(assg_sharpness)
+
+    def broken(*args, **kwargs):
+        raise OSError("no C++ compiler")
+
+    monkeypatch.setattr(torch, "compile", broken)
+    _, M, D = _tensors((3, 4))
+    with pytest.warns(RuntimeWarning, match="assg_sharpness runs eagerly"):
+        out = fused(M, D, 2.0, 1.5)
+    torch.testing.assert_close(out, assg_sharpness(M, D, 2.0, 1.5))
+    assert fused.unavailable.startswith("OSError")
