@@ -76,3 +76,18 @@ def test_mnist_through_torchvision_and_the_subset_rebuilds_identically(shared_da
     assert torch.equal(rebuilt["labels"], labels)
     assert torch.equal(rebuilt["images"].float() / 255.0, images)
     torch.testing.assert_close(images[0], image)
+
+
+def test_atomic_writes_replace_whole_files_with_ordinary_permissions(tmp_path):
+    import os
+
+    from snnbench.files import atomic_write_text
+
+    target = tmp_path / "deep" / "result.json"
+    atomic_write_text(target, "first")
+    atomic_write_text(target, "second")
+    assert target.read_text() == "second"
+    assert list(target.parent.iterdir()) == [target]  # no temporary file left behind
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask
