@@ -32,6 +32,17 @@ MAX_CLAIM_EXAMPLES = 1000
 Problems = Iterator[tuple[str, str]]
 
 
+def name_problems(name: str) -> Problems:
+    """A model or recipe name: it becomes a file name and a leaderboard row."""
+    if not NAME.match(name):
+        yield "name", f"use lowercase letters, digits, '.', '_' and '-' only, got {name!r}"
+
+
+def dataset_problems(dataset: str) -> Problems:
+    if dataset not in DATASETS:
+        yield "dataset", f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}"
+
+
 def _value_error(make) -> Optional[str]:
     try:
         make()
@@ -213,10 +224,8 @@ class ModelCard:
     path: Optional[Path] = field(default=None, compare=False, metadata={"record": False})
 
     def record_problems(self) -> Problems:
-        if not NAME.match(self.name):
-            yield "name", f"use lowercase letters, digits, '.', '_' and '-' only, got {self.name!r}"
-        if self.dataset not in DATASETS:
-            yield "dataset", f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}"
+        yield from name_problems(self.name)
+        yield from dataset_problems(self.dataset)
         if not self.benchmarks:
             yield "benchmarks", "name at least one benchmark the model is ranked on"
         if not self.license.strip():

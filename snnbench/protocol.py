@@ -16,7 +16,8 @@ from typing import Any, Iterator, Literal, Mapping, Optional
 
 from . import attacks
 from .attacks import Attack, GradientSpec
-from .datasets import DATASETS, PathLike
+from .cards import dataset_problems
+from .datasets import PathLike
 from .eval_subsets import subset_info
 from .gradient_modes import MODES
 from .records import read_yaml_record
@@ -107,8 +108,7 @@ class Benchmark:
     attacks: tuple[AttackEntry, ...]
 
     def record_problems(self) -> Problems:
-        if self.dataset not in DATASETS:
-            yield "dataset", f"unknown dataset {self.dataset!r}"
+        yield from dataset_problems(self.dataset)
         if not 0 < self.epsilon <= 1:
             yield "epsilon", f"must lie in (0, 1], got {self.epsilon}"
         if self.n_examples < 1 or self.batch_size < 1:

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Literal, Mapping, Optional
 
-from ..cards import NAME, ArchitectureConfig, SurrogateConfig
-from ..datasets import DATASETS, PathLike
+from ..cards import ArchitectureConfig, SurrogateConfig, dataset_problems, name_problems
+from ..datasets import PathLike
 from ..records import read_yaml_record
 
 METHODS = ("bptt", "at", "rat", "trades", "sr", "tgo")
@@ -118,8 +118,7 @@ class CardVariant:
     neuron_params: Mapping[str, Any]
 
     def record_problems(self) -> Problems:
-        if not NAME.match(self.name):
-            yield "name", f"use lowercase letters, digits, '.', '_' and '-' only, got {self.name!r}"
+        yield from name_problems(self.name)
 
 
 @dataclass(frozen=True)
@@ -153,10 +152,8 @@ class Recipe:
         return frozenset(self.method.split("+"))
 
     def record_problems(self) -> Problems:
-        if not NAME.match(self.name):
-            yield "name", f"use lowercase letters, digits, '.', '_' and '-' only, got {self.name!r}"
-        if self.dataset not in DATASETS:
-            yield "dataset", f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}"
+        yield from name_problems(self.name)
+        yield from dataset_problems(self.dataset)
         yield from self._method_problems()
         if self.epochs < 1:
             yield "epochs", f"must be at least 1, got {self.epochs}"
