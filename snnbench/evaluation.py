@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
+from .allocator import retain_freed_memory
 from .cards import ModelCard, Paper
 from .classifier import SpikingClassifier
 from .datasets import PathLike
@@ -109,8 +110,9 @@ def evaluate(model: Union[str, SpikingClassifier], benchmark: Union[str, Benchma
 
     ``n_examples``, ``batch_size`` and ``seed`` default to the protocol's; any other value makes the result
     unofficial. ``resume`` is a state file: progress is saved there after every batch, and a run that finds
-    it continues where the last one stopped.
+    it continues where the last one stopped. Calls :func:`snnbench.allocator.retain_freed_memory`.
     """
+    retain_freed_memory()
     protocol = load_protocol()
     bench = benchmark if isinstance(benchmark, Benchmark) else protocol.benchmark(benchmark)
     card, model = _card_and_model(model, zoo, device)

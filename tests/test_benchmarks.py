@@ -31,3 +31,10 @@ def test_near_threshold_script_runs_on_a_zoo_model():
                           "--images", "20", "mnist-convnet-lif-bptt"], capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
     assert "mnist-convnet-lif-bptt" in run.stdout and "%" in run.stdout
+
+
+def test_allocator_script_runs_both_arms():
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "allocator.py"), "--batch", "4", "--repeats", "1",
+                          "--rounds", "1"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert "default/retained" in run.stdout and "forward pass on 4 images" in run.stdout

@@ -24,6 +24,7 @@ from safetensors.torch import save as save_safetensors
 from torch import Tensor
 from tqdm import tqdm
 
+from ..allocator import retain_freed_memory
 from ..cards import (MAX_CLAIM_EXAMPLES, ClaimedAccuracy, ModelCard, TrainingConfig, WeightsConfig, build_model,
                      card_yaml)
 from ..classifier import SpikingClassifier
@@ -66,8 +67,10 @@ def train(recipe: Union[Recipe, PathLike], out_dir: PathLike, *, data_root: Opti
     """Train ``recipe``; write ``<name>.safetensors``, ``<name>.yaml`` (the card) and ``logs/<name>.jsonl``.
 
     ``data`` replaces the dataset's training split (uint8 images ``[N, C, H, W]`` and labels). With
-    ``resume``, a run continues from ``<name>.state.pt`` in ``out_dir`` when one is there.
+    ``resume``, a run continues from ``<name>.state.pt`` in ``out_dir`` when one is there. Calls
+    :func:`snnbench.allocator.retain_freed_memory`.
     """
+    retain_freed_memory()
     recipe = recipe if isinstance(recipe, Recipe) else read_recipe(recipe)
     out_dir = Path(out_dir)
     run = _Run(recipe, out_dir, _training_data(recipe, data, data_root, download), backend)
