@@ -54,6 +54,9 @@ class GradientMode:
     def reset(self) -> None:
         """Forget adaptive statistics: a new attack run or restart begins."""
 
+    def select(self, keep: Tensor) -> None:
+        """Keep the per-sample statistics of the samples where the batch mask ``keep`` is True."""
+
     def __call__(self, grad_spikes: Tensor, record: LoopRecord) -> Tensor:
         raise NotImplementedError
 
@@ -133,6 +136,12 @@ class ASSG(GradientMode):
 
     def reset(self) -> None:
         self.M = self.D = self.alpha = None
+
+    def select(self, keep: Tensor) -> None:
+        # Statistics are [T, B, ...]: the batch is dimension 1.
+        if self.M is not None:
+            self.M, self.D = self.M[:, keep], self.D[:, keep]
+        self.alpha = None if self.alpha is None else self.alpha[:, keep]
 
     def on_forward(self, record: LoopRecord) -> None:
         h = record.h
@@ -246,6 +255,11 @@ class ModeHandle:
         """Fresh adaptive statistics on every layer (call at each attack run or restart)."""
         for path in self.paths:
             path.reset()
+
+    def select(self, keep: Tensor) -> None:
+        """The attack goes on with the samples where the batch mask ``keep`` is True."""
+        for path in self.paths:
+            path.select(keep)
 
     @contextlib.contextmanager
     def frozen(self) -> Iterator[None]:

@@ -6,7 +6,7 @@ from snnbench import create_model
 from snnbench.attacks import (APGD, APGDT, FGSM, MIFGSM, PGD, RFGSM, SAPGD, AdamPGD, GradientSpec, Square,
                               apgd_checkpoints)
 from snnbench.attacks.apgd import apgd_run, dlr_loss, targeted_dlr_loss
-from snnbench.attacks.core import FoolingTracker
+from snnbench.attacks.core import ActiveSamples, FoolingTracker
 from snnbench.attacks.core import AttackContext, cross_entropy
 from snnbench.attacks.sapgd import StableAdaptiveDirection, step_sizes
 from snnbench.gradient_modes import gradient_mode
@@ -165,13 +165,14 @@ def test_apgd_halves_a_stalled_step_size_at_every_checkpoint():
     flat = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
     with torch.no_grad():
         flat[1].weight.zero_()  # constant logits: the loss never rises
+        flat[1].bias.copy_(torch.arange(10.0, 0.0, -1.0))  # and class 0, the label, always wins
     x = torch.rand(3, 1, 8, 8)
     y = torch.zeros(3, dtype=torch.long)
     seen = []
     with gradient_mode(flat, "surrogate") as mode:
         ctx = AttackContext(flat, cross_entropy, 1, mode)
         apgd_run(ctx, x, y, x.clone(), FoolingTracker(x, y), eps=EPS, steps=100,
-                 on_checkpoint=lambda it, eta: seen.append((it, eta[0].item())))
+                 on_checkpoint=lambda it, index, eta: seen.append((it, eta[0].item())))
     assert [it for it, _ in seen] == [22, 41, 57, 70, 80, 87, 93, 99]
     assert [eta for _, eta in seen] == pytest.approx([2 * EPS / 2 ** j for j in range(1, 9)])
 
@@ -182,7 +183,7 @@ def test_dlr_losses():
     torch.testing.assert_close(dlr_loss(logits, y), torch.tensor([-(3 - 1) / (3 - 0.5), -(0 - 2) / (2 - 0)]))
     torch.testing.assert_close(dlr_loss(7 * logits + 2, y), dlr_loss(logits, y))  # scale and shift invariant
     target = torch.tensor([2, 2])
-    torch.testing.assert_close(targeted_dlr_loss(target)(logits, y),
+    torch.testing.assert_close(targeted_dlr_loss(logits, torch.stack([y, target], 1)),
                                torch.tensor([-(3 - 0.5) / (3 - 0.25), -(0 - 1) / (2 - (0 - 1) / 2)]))
 
 
@@ -216,3 +217,44 @@ def test_square_needs_no_gradient():
     square_adv = Square(eps=0.3, queries=200)(model, x, y)
     with torch.no_grad():
         assert (model(square_adv).argmax(1) != y).any()
+
+
+EARLY_EPS = 0.02  # fools 10 or 11 of the 16 fixture samples: some drop out early, some never do
+EARLY_STOPPING = {
+    "apgd-ce": lambda: APGD(eps=EARLY_EPS, steps=10, seed=5),
+    "apgd-dlr-restarts": lambda: APGD(eps=EARLY_EPS, steps=5, loss_name="dlr", restarts=2, seed=5),
+    "apgd-t": lambda: APGDT(eps=EARLY_EPS, steps=5, targets=3, seed=5),
+    "sapgd-assg": lambda: SAPGD(eps=EARLY_EPS, steps=10, seed=5),
+    "sapgd-assg-restarts": lambda: SAPGD(eps=EARLY_EPS, steps=5, seed=5, A_values=(0.6, 0.87)),
+    "sapgd-surrogate": lambda: SAPGD(eps=EARLY_EPS, steps=10, seed=5, gradient=GradientSpec("surrogate")),
+}
+
+
+def _keep_every_sample(monkeypatch):
+    """The plain path: fooled samples stay in the batch to the end (the result must not change)."""
+    def update(self, x_current, logits):
+        self.tracker.update(x_current, logits, self.index)
+        return None
+
+    monkeypatch.setattr(ActiveSamples, "update", update)
+
+
+@pytest.mark.parametrize("name", sorted(EARLY_STOPPING))
+def test_dropping_fooled_samples_changes_no_result(fixture, monkeypatch, name):
+    model, x, y = fixture
+    counted = []
+    handle = model.register_forward_hook(lambda module, inputs, output: counted.append(len(inputs[0])))
+    early = EARLY_STOPPING[name]()(model, x, y)
+    early_work = sum(counted)
+    counted.clear()
+    with monkeypatch.context() as patch:
+        _keep_every_sample(patch)
+        plain = EARLY_STOPPING[name]()(model, x, y)
+    handle.remove()
+    with torch.no_grad():
+        fooled, fooled_plain = model(early).argmax(1) != y, model(plain).argmax(1) != y
+    assert torch.equal(fooled, fooled_plain)
+    assert 0 < fooled.sum() < len(x)
+    # Equal up to rounding: a compiled kernel's vector tail (ASSG statistics) moves with the batch size.
+    torch.testing.assert_close(early, plain, rtol=0, atol=1e-6)
+    assert early_work < sum(counted)  # the fooled samples really left the batch

@@ -8,7 +8,7 @@ from typing import Callable, Optional
 import torch
 from torch import Tensor
 
-from .core import Attack, AttackContext, FoolingTracker, LossFn, cross_entropy, project, random_start
+from .core import ActiveSamples, Attack, AttackContext, FoolingTracker, LossFn, cross_entropy, project, random_start
 from .schedules import apgd_checkpoints
 
 
@@ -21,61 +21,103 @@ def dlr_loss(logits: Tensor, y: Tensor) -> Tensor:
     return -(z_y - best_other) / (ordered[:, -1] - ordered[:, -3] + 1e-12)
 
 
-def targeted_dlr_loss(target: Tensor) -> LossFn:
-    """``−(z_y − z_t) / (z_π1 − (z_π3 + z_π4)/2)`` towards ``target``."""
-    def loss(logits: Tensor, y: Tensor) -> Tensor:
-        ordered = logits.sort(1).values
-        z_y = logits.gather(1, y[:, None]).squeeze(1)
-        z_t = logits.gather(1, target[:, None]).squeeze(1)
-        return -(z_y - z_t) / (ordered[:, -1] - 0.5 * (ordered[:, -3] + ordered[:, -4]) + 1e-12)
-    return loss
+def targeted_dlr_loss(logits: Tensor, labels_and_targets: Tensor) -> Tensor:
+    """``−(z_y − z_t) / (z_π1 − (z_π3 + z_π4)/2)``; the second column of ``labels_and_targets`` is ``t``.
+
+    The target travels with the labels, one row per sample, so that it shrinks with the batch when fooled
+    samples leave it.
+    """
+    y, target = labels_and_targets[:, 0], labels_and_targets[:, 1]
+    ordered = logits.sort(1).values
+    z_y = logits.gather(1, y[:, None]).squeeze(1)
+    z_t = logits.gather(1, target[:, None]).squeeze(1)
+    return -(z_y - z_t) / (ordered[:, -1] - 0.5 * (ordered[:, -3] + ordered[:, -4]) + 1e-12)
 
 
-CheckpointHook = Callable[[int, Tensor], None]  # (iteration, per-sample step size after the checkpoint)
+CheckpointHook = Callable[[int, Tensor, Tensor], None]  # (iteration, sample indices, their step sizes after it)
+
+
+@dataclass
+class _Trajectories:
+    """APGD's per-sample state, one row per sample still attacked."""
+
+    x: Tensor
+    y: Tensor
+    x_cur: Tensor
+    x_prev: Tensor
+    loss: Tensor
+    grad: Tensor
+    best_loss: Tensor
+    x_best: Tensor
+    grad_best: Tensor
+    eta: Tensor
+    increases: Tensor
+    halved_last: Tensor
+    best_at_last_checkpoint: Tensor
+
+    def select(self, keep: Tensor) -> None:
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, getattr(self, f.name)[keep])
 
 
 def apgd_run(ctx: AttackContext, x: Tensor, y: Tensor, x0: Tensor, tracker: FoolingTracker, *, eps: float,
              steps: int, rho: float = 0.75, momentum: float = 0.75,
              on_checkpoint: Optional[CheckpointHook] = None) -> None:
-    """One APGD run from ``x0``; fooling points go to ``tracker``.
+    """One APGD run from ``x0`` on the samples ``tracker`` has not seen fooled; fooling points go to it.
 
     η starts at 2ε per sample. At each checkpoint a sample's η is halved, and the sample restarts from its
     best point, if its loss rose in at most ``rho`` of the steps since the last checkpoint, or if η was not
     halved at the last checkpoint and its best loss has not improved since.
     """
     checkpoints = set(apgd_checkpoints(steps))
-    eta = torch.full((len(x),), 2.0 * eps, device=x.device, dtype=x.dtype)
-    shape = (-1,) + (1,) * (x.dim() - 1)
+    active = ActiveSamples(tracker)
+    if active.done:
+        return
+    x, y, x0 = active.rows(x, y, x0)
     loss, logits, grad = ctx.loss_and_grad(x0, y)
-    tracker.update(x0, logits)
-    best_loss, x_best, grad_best = loss.clone(), x0.clone(), grad.clone()
-    x_prev, x_cur = x0, project(x0 + eta.view(shape) * grad.sign(), x, eps)
-    increases = torch.zeros_like(eta)
-    halved_last = torch.zeros(len(x), dtype=torch.bool, device=x.device)
-    best_at_last_checkpoint, last_checkpoint = best_loss.clone(), 0
+    eta = torch.full((len(x),), 2.0 * eps, device=x.device, dtype=x.dtype)
+    s = _Trajectories(x, y, x0, x0, loss, grad, loss.clone(), x0.clone(), grad.clone(), eta,
+                      torch.zeros_like(eta), torch.zeros(len(x), dtype=torch.bool, device=x.device), loss.clone())
+    if not _drop_fooled(active, ctx, s, x0, logits):
+        return
+    shape = (-1,) + (1,) * (x.dim() - 1)
+    s.x_cur = project(s.x_cur + s.eta.view(shape) * s.grad.sign(), s.x, eps)
+    last_checkpoint = 0
     for iteration in range(1, steps + 1):
-        new_loss, logits, grad = ctx.loss_and_grad(x_cur, y)
-        tracker.update(x_cur, logits)
-        increases += (new_loss > loss).to(eta.dtype)
-        loss = new_loss
-        improved = new_loss > best_loss
-        best_loss = torch.where(improved, new_loss, best_loss)
-        x_best[improved], grad_best[improved] = x_cur[improved], grad[improved]
+        new_loss, logits, grad = ctx.loss_and_grad(s.x_cur, s.y)
+        s.increases += (new_loss > s.loss).to(s.eta.dtype)
+        s.loss, s.grad = new_loss, grad
+        improved = new_loss > s.best_loss
+        s.best_loss = torch.where(improved, new_loss, s.best_loss)
+        s.x_best[improved], s.grad_best[improved] = s.x_cur[improved], grad[improved]
+        if not _drop_fooled(active, ctx, s, s.x_cur, logits):
+            return
         if iteration in checkpoints:
             window = iteration - last_checkpoint
-            halve = (increases <= rho * window) | (~halved_last & (best_at_last_checkpoint >= best_loss))
-            eta = torch.where(halve, eta / 2, eta)
-            x_cur, grad = x_cur.clone(), grad.clone()
-            x_cur[halve], grad[halve] = x_best[halve], grad_best[halve]
-            halved_last, best_at_last_checkpoint = halve, best_loss.clone()
-            increases.zero_()
+            halve = (s.increases <= rho * window) | (~s.halved_last & (s.best_at_last_checkpoint >= s.best_loss))
+            s.eta = torch.where(halve, s.eta / 2, s.eta)
+            s.x_cur, s.grad = s.x_cur.clone(), s.grad.clone()
+            s.x_cur[halve], s.grad[halve] = s.x_best[halve], s.grad_best[halve]
+            s.halved_last, s.best_at_last_checkpoint = halve, s.best_loss.clone()
+            s.increases.zero_()
             last_checkpoint = iteration
             if on_checkpoint is not None:
-                on_checkpoint(iteration, eta.clone())
+                on_checkpoint(iteration, active.index.clone(), s.eta.clone())
         if iteration == steps:
             break
-        z = project(x_cur + eta.view(shape) * grad.sign(), x, eps)
-        x_prev, x_cur = x_cur, project(x_cur + momentum * (z - x_cur) + (1 - momentum) * (x_cur - x_prev), x, eps)
+        z = project(s.x_cur + s.eta.view(shape) * s.grad.sign(), s.x, eps)
+        s.x_prev, s.x_cur = s.x_cur, project(s.x_cur + momentum * (z - s.x_cur) + (1 - momentum) * (s.x_cur - s.x_prev),
+                                             s.x, eps)
+
+
+def _drop_fooled(active: ActiveSamples, ctx: AttackContext, s: _Trajectories, x_current: Tensor,
+                 logits: Tensor) -> bool:
+    """Record fooling points and shrink the state to the samples left; False when none is left."""
+    keep = active.update(x_current, logits)
+    if keep is not None:
+        s.select(keep)
+        ctx.mode.select(keep)
+    return not active.done
 
 
 @dataclass
@@ -101,17 +143,17 @@ class APGD(Attack):
     def perturb(self, ctx: AttackContext, x: Tensor, y: Tensor, generator: torch.Generator) -> Tensor:
         tracker = FoolingTracker(x, y)
         for _ in range(self.restarts):
-            for run_ctx in self.runs(ctx, x, y):
+            for run_ctx, run_labels in self.runs(ctx, x, y):
                 ctx.mode.reset()
-                apgd_run(run_ctx, x, y, random_start(x, self.eps, generator, exact=True), tracker,
+                apgd_run(run_ctx, x, run_labels, random_start(x, self.eps, generator, exact=True), tracker,
                          eps=self.eps, steps=self.steps, rho=self.rho, momentum=self.momentum)
                 if bool(tracker.fooled.all()):
                     return tracker.x_adv
         return tracker.x_adv
 
-    def runs(self, ctx: AttackContext, x: Tensor, y: Tensor) -> list[AttackContext]:
-        """The contexts of one restart: a single untargeted run."""
-        return [ctx]
+    def runs(self, ctx: AttackContext, x: Tensor, y: Tensor) -> list[tuple[AttackContext, Tensor]]:
+        """The runs of one restart, each a context and the labels its loss reads: one untargeted run."""
+        return [(ctx, y)]
 
 
 @dataclass
@@ -126,10 +168,11 @@ class APGDT(APGD):
         if self.targets < 1:
             raise ValueError(f"APGDT: targets must be >= 1, got {self.targets}")
 
-    def runs(self, ctx: AttackContext, x: Tensor, y: Tensor) -> list[AttackContext]:
+    def runs(self, ctx: AttackContext, x: Tensor, y: Tensor) -> list[tuple[AttackContext, Tensor]]:
         logits = ctx.logits(x)
         if logits.shape[1] < 4:
             raise ValueError("APGDT: the targeted DLR loss needs at least 4 classes")
         ranked = logits.sort(1).indices
         count = min(self.targets, logits.shape[1] - 1)
-        return [dataclasses.replace(ctx, loss_fn=targeted_dlr_loss(ranked[:, -(k + 2)])) for k in range(count)]
+        targeted = dataclasses.replace(ctx, loss_fn=targeted_dlr_loss)
+        return [(targeted, torch.stack([y, ranked[:, -(k + 2)]], 1)) for k in range(count)]

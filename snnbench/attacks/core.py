@@ -48,20 +48,58 @@ def per_sample_mean(t: Tensor) -> Tensor:
 
 
 class FoolingTracker:
-    """Keeps, per sample, the first point that fooled the model (else the clean input)."""
+    """Keeps, per sample, the first point that fooled the model (else the clean input).
+
+    ``index`` says which samples of the batch ``x_current`` holds, when an attack iterates on a subset.
+    """
 
     def __init__(self, x: Tensor, y: Tensor) -> None:
         self.y = y
         self.x_adv = x.detach().clone()
         self.fooled = torch.zeros(len(x), dtype=torch.bool, device=x.device)
 
-    def update(self, x_current: Tensor, logits: Tensor) -> None:
-        self.record(logits.argmax(1) != self.y, x_current)
+    def update(self, x_current: Tensor, logits: Tensor, index: Optional[Tensor] = None) -> None:
+        labels = self.y if index is None else self.y[index]
+        self.record(logits.argmax(1) != labels, x_current, index)
 
-    def record(self, fooled: Tensor, x_current: Tensor) -> None:
-        newly = fooled & ~self.fooled
-        self.x_adv[newly] = x_current.detach()[newly]
-        self.fooled |= newly
+    def record(self, fooled: Tensor, x_current: Tensor, index: Optional[Tensor] = None) -> None:
+        if index is None:
+            index = torch.arange(len(self.fooled), device=self.fooled.device)
+        newly = fooled & ~self.fooled[index]
+        self.x_adv[index[newly]] = x_current.detach()[newly]
+        self.fooled[index[newly]] = True
+
+
+class ActiveSamples:
+    """The samples an iterative attack still works on: those no point has fooled yet.
+
+    A fooled sample's result is fixed (its first fooling point), and dropping it from the batch cannot
+    change another sample's trajectory: every attack state is per sample, batch norm runs on running
+    statistics, and adaptive surrogate statistics are per element and shrink with the batch
+    (:meth:`ModeHandle.select`). So attacks iterate on the shrinking set, the same result for less work;
+    on an undefended model most of the batch drops out within a few steps.
+    """
+
+    def __init__(self, tracker: FoolingTracker) -> None:
+        self.tracker = tracker
+        self.index = (~tracker.fooled).nonzero().squeeze(1)
+
+    def rows(self, *tensors: Tensor) -> tuple[Tensor, ...]:
+        """The rows of full-batch tensors that belong to the samples still attacked."""
+        return tuple(t[self.index] for t in tensors)
+
+    def update(self, x_current: Tensor, logits: Tensor) -> Optional[Tensor]:
+        """Record fooling points; return the mask of the current samples to keep when some must go."""
+        self.tracker.update(x_current, logits, self.index)
+        keep = ~self.tracker.fooled[self.index]
+        if bool(keep.all()):
+            return None
+        self.index = self.index[keep]
+        return keep
+
+    @property
+    def done(self) -> bool:
+        return len(self.index) == 0
 
 
 @dataclass

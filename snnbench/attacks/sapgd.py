@@ -7,7 +7,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from .core import Attack, AttackContext, FoolingTracker, GradientSpec, per_sample_mean, project, random_start
+from .core import ActiveSamples, Attack, AttackContext, FoolingTracker, GradientSpec, per_sample_mean, project, random_start
 from .schedules import apgd_checkpoints
 
 
@@ -55,14 +55,21 @@ class SAPGD(Attack):
 
     def perturb(self, ctx: AttackContext, x: Tensor, y: Tensor, generator: torch.Generator) -> Tensor:
         tracker = FoolingTracker(x, y)
+        active = ActiveSamples(tracker)
         ctx.mode.reset()
         x_cur = random_start(x, self.eps, generator, exact=True)
         direction = StableAdaptiveDirection()
         for eta in step_sizes(self.eps, self.steps):
             _, logits, g = ctx.loss_and_grad(x_cur, y)
-            tracker.update(x_cur, logits)
+            keep = active.update(x_cur, logits)
+            if keep is not None:
+                if active.done:
+                    return tracker.x_adv
+                x, y, x_cur, g = x[keep], y[keep], x_cur[keep], g[keep]
+                direction.select(keep)
+                ctx.mode.select(keep)
             x_cur = project(x_cur + direction.step(g, eta), x, self.eps)
-        tracker.update(x_cur, ctx.logits(x_cur))
+        active.update(x_cur, ctx.logits(x_cur))
         return tracker.x_adv
 
 
@@ -83,6 +90,10 @@ class StableAdaptiveDirection:
     def __init__(self) -> None:
         self.m: Optional[Tensor] = None
         self.v: Optional[Tensor] = None
+
+    def select(self, keep: Tensor) -> None:
+        if self.m is not None:
+            self.m, self.v = self.m[keep], self.v[keep]
 
     def step(self, g: Tensor, eta: float) -> Tensor:
         # Per-sample MEAN, not sum: a sum would shrink every step about √d-fold.
