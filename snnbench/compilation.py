@@ -1,7 +1,7 @@
 """Elementwise work fused by ``torch.compile``, with the plain function as fallback and reference.
 
 Attacks run a few element-wise formulas over every membrane potential at every step (ASSG's statistics,
-HART's and BPTR's backward). In eager PyTorch each operation is a pass over memory; compiled, the whole
+the backward passes of BPTR, RGA and HART). In eager PyTorch each operation is a pass over memory; compiled, the whole
 formula is one. :class:`Fused` compiles a plain function on first use, with the flattened element count
 dynamic so that every layer shape shares one kernel; where compilation cannot work it warns once and runs
 the plain function, which is also what the tests compare the compiled one with.
@@ -18,10 +18,15 @@ RECOMPILE_LIMIT = 64
 
 
 class Fused:
-    """``fn(*tensors, *constants)`` over same-shaped tensors, compiled; returns tensors of that shape."""
+    """``fn(*tensors, *constants)`` over same-shaped tensors, compiled; returns tensors of that shape.
 
-    def __init__(self, fn: Callable[..., object]) -> None:
+    With ``over_time`` the tensors are ``[T, ...]`` and ``fn`` may reduce over time (dimension 0): they are
+    flattened to ``[T, N]`` instead of to one dimension, with ``N`` dynamic.
+    """
+
+    def __init__(self, fn: Callable[..., object], over_time: bool = False) -> None:
         self.fn = fn
+        self.over_time = over_time
         self._compiled: Optional[Callable[..., object]] = None
         self.unavailable: Optional[str] = None
 
@@ -32,7 +37,7 @@ class Fused:
             try:
                 if self._compiled is None:
                     self._compiled = torch.compile(self.fn, fullgraph=True, options={"cpp.dynamic_threads": True})
-                flat = [_flat(a) if isinstance(a, Tensor) else a for a in args]
+                flat = [_flat(a, self.over_time) if isinstance(a, Tensor) else a for a in args]
                 with torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT):
                     out = self._compiled(*flat)
                 shape = next(a.shape for a in args if isinstance(a, Tensor))
@@ -45,8 +50,8 @@ class Fused:
         return self.fn(*args)
 
 
-def _flat(t: Tensor) -> Tensor:
-    flat = t.detach().reshape(-1)
-    if flat.numel() > 1:
-        torch._dynamo.mark_dynamic(flat, 0)
+def _flat(t: Tensor, over_time: bool) -> Tensor:
+    flat = t.detach().reshape(t.shape[0], -1) if over_time else t.detach().reshape(-1)
+    if flat.shape[-1] > 1:
+        torch._dynamo.mark_dynamic(flat, flat.dim() - 1)
     return flat

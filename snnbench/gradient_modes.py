@@ -169,8 +169,16 @@ class BPTR(GradientMode):
 
     def __call__(self, grad_spikes: Tensor, record: LoopRecord) -> Tensor:
         _require_recurrent(self, record)
-        active = (record.spikes.mean(0, keepdim=True) > 0).to(grad_spikes.dtype)
-        return grad_spikes * active
+        return BPTR_BACKWARD(grad_spikes, record.h, record.threshold)
+
+
+def bptr_backward(grad_spikes: Tensor, h: Tensor, threshold: float) -> Tensor:
+    """``∂L/∂S_t`` where the neuron fired at least once over time (``mean_t S_t > 0``), else 0."""
+    fired = (h >= threshold).any(0, keepdim=True)
+    return grad_spikes * fired.to(grad_spikes.dtype)
+
+
+BPTR_BACKWARD = Fused(bptr_backward, over_time=True)
 
 
 @dataclass(eq=False)
@@ -190,14 +198,21 @@ class RGA(GradientMode):
     def __call__(self, grad_spikes: Tensor, record: LoopRecord) -> Tensor:
         _require_recurrent(self, record)
         dyn = record.dynamics
-        leak, theta, gain = dyn.leak, dyn.threshold, dyn.input_gain
-        drive = gain * record.x.mean(0, keepdim=True)
-        onset, saturation = (1.0 - leak) * theta, self.beta * theta
-        rising = (1.0 - self.gamma * theta * (1.0 - leak)) / ((leak + self.beta - 1.0) * theta)
-        slope = torch.where((drive >= 0) & (drive <= onset), torch.full_like(drive, self.gamma),
-                            torch.where((drive > onset) & (drive <= saturation), torch.full_like(drive, rising),
-                                        torch.zeros_like(drive)))
-        return grad_spikes * (gain * slope)
+        return RGA_BACKWARD(grad_spikes, record.x, dyn.leak, dyn.threshold, dyn.input_gain, self.gamma, self.beta)
+
+
+def rga_backward(grad_spikes: Tensor, x: Tensor, leak: float, theta: float, gain: float, gamma: float,
+                 beta: float) -> Tensor:
+    """``∂L/∂S_t · c·r′(c·mean_t x_t)`` with the piecewise-linear rate function of :class:`RGA`."""
+    drive = gain * x.mean(0, keepdim=True)
+    onset, saturation = (1.0 - leak) * theta, beta * theta
+    rising = (1.0 - gamma * theta * (1.0 - leak)) / ((leak + beta - 1.0) * theta)
+    slope = torch.where((drive >= 0) & (drive <= onset), gamma,
+                        torch.where((drive > onset) & (drive <= saturation), rising, 0.0))
+    return grad_spikes * (gain * slope)
+
+
+RGA_BACKWARD = Fused(rga_backward, over_time=True)
 
 
 @dataclass(eq=False)
@@ -212,9 +227,17 @@ class HART(_LayerSurrogateByDefault, GradientMode):
 
     def __call__(self, grad_spikes: Tensor, record: LoopRecord) -> Tensor:
         _require_recurrent(self, record)
-        sg = Surrogate(self.family, self.alpha).derivative(record.h - record.threshold)
-        per_step = grad_spikes * sg * record.dynamics.input_gain
-        return per_step.mean(0, keepdim=True).expand_as(per_step).contiguous()
+        return HART_BACKWARD(grad_spikes, record.h, Surrogate(self.family, self.alpha), record.threshold,
+                             record.dynamics.input_gain)
+
+
+def hart_backward(grad_spikes: Tensor, h: Tensor, surrogate: Surrogate, threshold: float, gain: float) -> Tensor:
+    """The mean over time of ``∂L/∂S_t · g_α(H_t − θ) · c``, at every step."""
+    per_step = grad_spikes * surrogate.derivative(h - threshold) * gain
+    return per_step.mean(0, keepdim=True).expand_as(per_step).clone()
+
+
+HART_BACKWARD = Fused(hart_backward, over_time=True)
 
 
 @dataclass(eq=False)

@@ -38,3 +38,11 @@ def test_allocator_script_runs_both_arms():
                           "--rounds", "1"], capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
     assert "default/retained" in run.stdout and "forward pass on 4 images" in run.stdout
+
+
+def test_gradient_mode_script_runs_every_mode():
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gradient_modes.py"), "--batch", "4", "--repeats", "1"],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    for mode in ("surrogate", "assg", "bptr", "rga", "hart"):
+        assert f"{mode}:" in run.stdout

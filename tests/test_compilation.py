@@ -37,3 +37,27 @@ def test_falls_back_to_the_plain_function_with_one_warning(monkeypatch):
         out = fused(M, D, 2.0, 1.5)
     torch.testing.assert_close(out, assg_sharpness(M, D, 2.0, 1.5))
     assert fused.unavailable.startswith("OSError")
+
+
+def _over_time(shape, expanded):
+    gen = torch.Generator().manual_seed(1)
+    grad = torch.randn(shape, generator=gen)
+    h = torch.randn(shape[1:], generator=gen).unsqueeze(0).expand(shape) if expanded else torch.randn(shape, generator=gen)
+    return grad, h + 0.8
+
+
+@pytest.mark.parametrize("expanded", [False, True])  # True: the hoisted first layer's input repeats over time
+@pytest.mark.parametrize("shape", [(4, 3, 2, 5, 5), (2, 7)])
+def test_compiled_backward_passes_over_time_equal_the_plain_formulas(shape, expanded):
+    from snnbench.gradient_modes import bptr_backward, hart_backward, rga_backward
+    from snnbench.surrogates import Surrogate
+
+    grad, h = _over_time(shape, expanded)
+    cases = [(bptr_backward, (grad, h, 1.0)), (rga_backward, (grad, h, 0.5, 1.0, 0.5, 0.2, 2.0)),
+             (hart_backward, (grad, h, Surrogate("atan", 3.0), 1.0, 0.5))]
+    for fn, args in cases:
+        fused = Fused(fn, over_time=True)
+        got, want = fused(*args), fn(*args)
+        assert got.shape == want.shape and got.is_contiguous()
+        torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-7)
+        assert fused.unavailable is None
