@@ -84,15 +84,15 @@ class SpikingClassifier(nn.Module):
         return self.body(self.encoder(x))
 
     def reference_steps(self, x: Tensor) -> Tensor:
-        """:meth:`forward_steps` the plain way — encode, then every layer in turn, nothing folded or hoisted."""
+        """:meth:`forward_steps` the plain way — encode, then every layer in turn, nothing folded, compiled or hoisted."""
         folding = [m for m in self.body.modules() if isinstance(m, TimeDistributed)]
         for module in folding:
-            module.fold_norm = False
+            module.fast_paths = False
         try:
             return self.body(self.encoder(self._normalise(x)))
         finally:
             for module in folding:
-                del module.fold_norm  # back to the class default
+                del module.fast_paths  # back to the class default
 
     def _normalise(self, x: Tensor) -> Tensor:
         if x.dim() != 4 or x.shape[1] != self.mean.shape[1]:

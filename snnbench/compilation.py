@@ -17,16 +17,28 @@ from torch import Tensor
 RECOMPILE_LIMIT = 64
 
 
-class Fused:
-    """``fn(*tensors, *constants)`` over same-shaped tensors, compiled; returns tensors of that shape.
+LAYOUTS = ("elementwise", "over_time", "batch")
 
-    With ``over_time`` the tensors are ``[T, ...]`` and ``fn`` may reduce over time (dimension 0): they are
-    flattened to ``[T, N]`` instead of to one dimension, with ``N`` dynamic.
+
+class Fused:
+    """``fn(*tensors, *constants)``, compiled once for every size of the dynamic dimension.
+
+    ``layout`` says how tensors reach the kernel:
+
+    ``elementwise``
+        same-shaped tensors flattened to one dynamic dimension; outputs come back in that shape.
+    ``over_time``
+        same-shaped ``[T, ...]`` tensors flattened to ``[T, N]``, ``N`` dynamic, so that ``fn`` may reduce
+        over time; outputs come back in the input shape.
+    ``batch``
+        tensors as they are, dimension 0 dynamic; outputs as ``fn`` shapes them (pooling changes shape).
     """
 
-    def __init__(self, fn: Callable[..., object], over_time: bool = False) -> None:
+    def __init__(self, fn: Callable[..., object], layout: str = "elementwise") -> None:
+        if layout not in LAYOUTS:
+            raise ValueError(f"Fused: layout must be one of {LAYOUTS}, got {layout!r}")
         self.fn = fn
-        self.over_time = over_time
+        self.layout = layout
         self._compiled: Optional[Callable[..., object]] = None
         self.unavailable: Optional[str] = None
 
@@ -37,9 +49,13 @@ class Fused:
             try:
                 if self._compiled is None:
                     self._compiled = torch.compile(self.fn, fullgraph=True, options={"cpp.dynamic_threads": True})
-                flat = [_flat(a, self.over_time) if isinstance(a, Tensor) else a for a in args]
-                with torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT):
+                flat = [_for_kernel(a, self.layout) if isinstance(a, Tensor) else a for a in args]
+                # Constants are compiled in, one kernel per value: guards on unspecialised floats have let
+                # a kernel built for one neuron's leak run with another's (torch 2.14).
+                with torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT, specialize_float=True):
                     out = self._compiled(*flat)
+                if self.layout == "batch":
+                    return out
                 shape = next(a.shape for a in args if isinstance(a, Tensor))
                 return tuple(o.reshape(shape) for o in out) if isinstance(out, tuple) else out.reshape(shape)
             except (torch._dynamo.exc.BackendCompilerFailed, torch._dynamo.exc.Unsupported,
@@ -50,8 +66,13 @@ class Fused:
         return self.fn(*args)
 
 
-def _flat(t: Tensor, over_time: bool) -> Tensor:
-    flat = t.detach().reshape(t.shape[0], -1) if over_time else t.detach().reshape(-1)
-    if flat.shape[-1] > 1:
-        torch._dynamo.mark_dynamic(flat, flat.dim() - 1)
-    return flat
+def _for_kernel(t: Tensor, layout: str) -> Tensor:
+    if layout == "batch":
+        t, dynamic = t.detach(), 0
+    elif layout == "over_time":
+        t, dynamic = t.detach().reshape(t.shape[0], -1), 1
+    else:
+        t, dynamic = t.detach().reshape(-1), 0
+    if t.shape[dynamic] > 1:
+        torch._dynamo.mark_dynamic(t, dynamic)
+    return t

@@ -178,7 +178,7 @@ def bptr_backward(grad_spikes: Tensor, h: Tensor, threshold: float) -> Tensor:
     return grad_spikes * fired.to(grad_spikes.dtype)
 
 
-BPTR_BACKWARD = Fused(bptr_backward, over_time=True)
+BPTR_BACKWARD = Fused(bptr_backward, layout="over_time")
 
 
 @dataclass(eq=False)
@@ -212,7 +212,7 @@ def rga_backward(grad_spikes: Tensor, x: Tensor, leak: float, theta: float, gain
     return grad_spikes * (gain * slope)
 
 
-RGA_BACKWARD = Fused(rga_backward, over_time=True)
+RGA_BACKWARD = Fused(rga_backward, layout="over_time")
 
 
 @dataclass(eq=False)
@@ -237,7 +237,7 @@ def hart_backward(grad_spikes: Tensor, h: Tensor, surrogate: Surrogate, threshol
     return per_step.mean(0, keepdim=True).expand_as(per_step).clone()
 
 
-HART_BACKWARD = Fused(hart_backward, over_time=True)
+HART_BACKWARD = Fused(hart_backward, layout="over_time")
 
 
 @dataclass(eq=False)

@@ -6,18 +6,22 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
+from .pooling import compiled_avg_pool
+
 
 class TimeDistributed(nn.Sequential):
     """Runs stateless layers (conv, BN, pooling, linear) on ``[T·B, ...]`` and restores ``[T, B, ...]``.
 
     Batch normalisation therefore pools its statistics over time and batch, as in SpikingJelly's
-    ``SeqToANNContainer``. A convolution followed by a batch norm that uses its running statistics is run
-    as one convolution with the normalisation folded into its weights: the same function, one pass over
-    the activations fewer forward and backward (attacks run the model thousands of times in eval mode).
+    ``SeqToANNContainer``. Two fast paths compute the same function for less (attacks run the model
+    thousands of times in eval mode): a convolution followed by a batch norm that uses its running
+    statistics is run as one convolution with the normalisation folded into its weights, one pass over the
+    activations fewer forward and backward; and average pooling runs as compiled kernels
+    (:mod:`snnbench.pooling`).
     """
 
-    # False runs every layer in turn (the plain reference the folded path is tested against).
-    fold_norm: bool = True
+    # False runs every layer in turn (the plain reference the fast paths are tested against).
+    fast_paths: bool = True
 
     def forward(self, x: Tensor) -> Tensor:
         T, B = x.shape[:2]
@@ -25,8 +29,8 @@ class TimeDistributed(nn.Sequential):
         return y.reshape(T, B, *y.shape[1:])
 
     def images(self, x: Tensor) -> Tensor:
-        """The layers on a batch of images ``[N, ...]``, with conv → BN folded where BN is in eval mode."""
-        if not self.fold_norm:
+        """The layers on a batch of images ``[N, ...]``, through the fast paths."""
+        if not self.fast_paths:
             return super().forward(x)
         layers = list(self)
         index = 0
@@ -36,6 +40,9 @@ class TimeDistributed(nn.Sequential):
             if isinstance(layer, nn.Conv2d) and _folds_into_conv(following):
                 x = conv_with_folded_norm(layer, following, x)
                 index += 2
+            elif isinstance(layer, nn.AvgPool2d):
+                x = compiled_avg_pool(layer, x)
+                index += 1
             else:
                 x = layer(x)
                 index += 1

@@ -206,7 +206,8 @@ class CompiledKernels(LoopKernels):
             try:
                 # Each neuron configuration (dynamics, surrogate, noise, T, dtype) is one cache entry of
                 # these two functions; a model zoo in one process needs more than dynamo's default 8.
-                with torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT):
+                # Floats are compiled in, as in compilation.Fused (unspecialised float guards misfire).
+                with torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT, specialize_float=True):
                     return compiled(*args)
             except (torch._dynamo.exc.BackendCompilerFailed, torch._dynamo.exc.Unsupported,
                     torch._dynamo.exc.FailOnRecompileLimitHit, OSError) as err:

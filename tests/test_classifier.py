@@ -117,4 +117,4 @@ def test_folded_and_hoisted_path_equals_the_plain_one(name, options):
     for a, b in zip(grads, plain_grads):
         if b is not None:
             torch.testing.assert_close(a, b)
-    assert all(m.fold_norm for m in model.modules() if hasattr(m, "fold_norm"))
+    assert all(m.fast_paths for m in model.modules() if hasattr(m, "fast_paths"))

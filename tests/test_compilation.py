@@ -56,8 +56,37 @@ def test_compiled_backward_passes_over_time_equal_the_plain_formulas(shape, expa
     cases = [(bptr_backward, (grad, h, 1.0)), (rga_backward, (grad, h, 0.5, 1.0, 0.5, 0.2, 2.0)),
              (hart_backward, (grad, h, Surrogate("atan", 3.0), 1.0, 0.5))]
     for fn, args in cases:
-        fused = Fused(fn, over_time=True)
+        fused = Fused(fn, layout="over_time")
         got, want = fused(*args), fn(*args)
         assert got.shape == want.shape and got.is_contiguous()
         torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-7)
         assert fused.unavailable is None
+
+
+def test_a_kernel_never_runs_with_the_constants_of_another_call():
+    # The sequence that once ran IF's RGA backward with a LIF leak: float guards lost across recompiles.
+    from snnbench.gradient_modes import rga_backward
+
+    fused = Fused(rga_backward, layout="over_time")
+    lif = (0.5, 1.0, 0.5, 0.2, 2.0)  # leak, threshold, gain, gamma, beta
+    for shape in [(4, 3, 2, 5, 5), (2, 7)]:
+        for expanded in (False, True):
+            fused(*_over_time(shape, expanded), *lif)
+    grad = torch.ones(2, 1, 4)
+    x = torch.tensor([[-0.5, 0.4, 1.0, 3.0], [-0.1, 0.8, 2.6, 3.0]]).view(2, 1, 4)
+    for constants in [(1.0, 1.0, 1.0, 0.2, 2.0), lif, (0.75, 1.0, 1.0, 0.3, 1.5)]:
+        torch.testing.assert_close(fused(grad, x, *constants), rga_backward(grad, x, *constants))
+
+
+@pytest.mark.parametrize("pool", [torch.nn.AvgPool2d(2), torch.nn.AvgPool2d(3, 2, 1)], ids=["2x2", "3s2p1"])
+def test_compiled_average_pooling_equals_the_module_forward_and_backward(pool):
+    from snnbench.pooling import compiled_avg_pool
+
+    x = (torch.rand(6, 3, 8, 10, generator=torch.Generator().manual_seed(2)) > 0.7).float()
+    w = torch.randn_like(pool(x))
+    xa, xb = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    fast, plain = compiled_avg_pool(pool, xa), pool(xb)
+    torch.testing.assert_close(fast, plain)
+    (fast * w).sum().backward()
+    (plain * w).sum().backward()
+    torch.testing.assert_close(xa.grad, xb.grad)
