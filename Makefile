@@ -13,10 +13,10 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 install: $(VENV)/.installed
 
-# The first command to run: the full protocol on the first 100 MNIST test images for the default zoo model
+# The first command to run: the full protocol on the first 50 MNIST test images for the default zoo model
 # (an unofficial result, written under snnbench-results/), printed as a leaderboard row.
 EVAL_MODEL ?= mnist-convnet-lif-at
-EVAL_FLAGS ?= --n-examples 100 --batch-size 100
+EVAL_FLAGS ?= --n-examples 50 --batch-size 50
 evaluate: install
 	$(VENV)/bin/snnbench evaluate --model $(EVAL_MODEL) $(EVAL_FLAGS)
 
