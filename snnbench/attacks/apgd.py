@@ -8,7 +8,7 @@ from typing import Callable, Optional
 import torch
 from torch import Tensor
 
-from .core import ActiveSamples, Attack, AttackContext, FoolingTracker, LossFn, cross_entropy, project, random_start
+from .core import ActiveSamples, Attack, AttackContext, FoolingTracker, cross_entropy, project, random_start
 from .schedules import apgd_checkpoints
 
 

@@ -77,7 +77,9 @@ class ActiveSamples:
     change another sample's trajectory: every attack state is per sample, batch norm runs on running
     statistics, and adaptive surrogate statistics are per element and shrink with the batch
     (:meth:`ModeHandle.select`). So attacks iterate on the shrinking set, the same result for less work;
-    on an undefended model most of the batch drops out within a few steps.
+    on an undefended model most of the batch drops out within a few steps. Two things do depend on the
+    batch, so there the result is another equally valid draw rather than the same one: the noise of a
+    stochastic model (drawn for the batch as it is) and PDSG's σ (a statistic over the batch).
     """
 
     def __init__(self, tracker: FoolingTracker) -> None:
