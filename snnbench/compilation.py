@@ -14,7 +14,11 @@ from typing import Callable, Optional
 import torch
 from torch import Tensor
 
-RECOMPILE_LIMIT = 64
+# What every compiled kernel runs under. Each neuron configuration or constant is one cache entry, and a
+# model zoo in one process needs more than dynamo's default 8. Constants are compiled in, one kernel per
+# value: guards on unspecialised floats have let a kernel built for one neuron's leak run with another's
+# (torch 2.14).
+DYNAMO_CONFIG = {"recompile_limit": 64, "specialize_float": True}
 
 
 LAYOUTS = ("elementwise", "over_time", "batch")
@@ -49,10 +53,8 @@ class Fused:
             try:
                 if self._compiled is None:
                     self._compiled = torch.compile(self.fn, fullgraph=True, options={"cpp.dynamic_threads": True})
-                flat = [_for_kernel(a, self.layout) if isinstance(a, Tensor) else a for a in args]
-                # Constants are compiled in, one kernel per value: guards on unspecialised floats have let
-                # a kernel built for one neuron's leak run with another's (torch 2.14).
-                with torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT, specialize_float=True):
+                flat = [kernel_view(a, self.layout) if isinstance(a, Tensor) else a for a in args]
+                with torch._dynamo.config.patch(**DYNAMO_CONFIG):
                     out = self._compiled(*flat)
                 if self.layout == "batch":
                     return out
@@ -66,7 +68,8 @@ class Fused:
         return self.fn(*args)
 
 
-def _for_kernel(t: Tensor, layout: str) -> Tensor:
+def kernel_view(t: Tensor, layout: str) -> Tensor:
+    """``t`` detached and shaped for a kernel of ``layout``, its dynamic dimension marked."""
     if layout == "batch":
         t, dynamic = t.detach(), 0
     elif layout == "over_time":

@@ -28,6 +28,7 @@ from typing import Callable, Optional, Protocol
 import torch
 from torch import Tensor
 
+from .compilation import DYNAMO_CONFIG, kernel_view
 from .surrogates import Surrogate, spike
 
 BACKENDS = ("compiled", "eager", "reference")
@@ -204,10 +205,7 @@ class CompiledKernels(LoopKernels):
     def _run(self, compiled: Callable, eager: Callable, *args):
         if self.unavailable is None:
             try:
-                # Each neuron configuration (dynamics, surrogate, noise, T, dtype) is one cache entry of
-                # these two functions; a model zoo in one process needs more than dynamo's default 8.
-                # Floats are compiled in, as in compilation.Fused (unspecialised float guards misfire).
-                with torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT, specialize_float=True):
+                with torch._dynamo.config.patch(**DYNAMO_CONFIG):
                     return compiled(*args)
             except (torch._dynamo.exc.BackendCompilerFailed, torch._dynamo.exc.Unsupported,
                     torch._dynamo.exc.FailOnRecompileLimitHit, OSError) as err:
@@ -234,15 +232,9 @@ class CompiledKernels(LoopKernels):
         return grad.reshape(x.shape)
 
 
-RECOMPILE_LIMIT = 64
-
-
 def _flat(t: Tensor) -> Tensor:
     """``[T, ...] → [T, N]``, detached from any view so that dynamo guards on nothing but ``T``."""
-    flat = t.reshape(t.shape[0], -1).detach()
-    if flat.shape[1] > 1:
-        torch._dynamo.mark_dynamic(flat, 1)
-    return flat
+    return kernel_view(t, "over_time")
 
 
 EAGER_KERNELS = EagerKernels()
