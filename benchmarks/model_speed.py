@@ -1,4 +1,4 @@
-"""The fast model path against the plain one: conv → BN folded in eval mode, the head run once over time.
+"""The fast model path against the plain one: conv → BN folded, channels-last, the head run once over time.
 
 Usage: ``python benchmarks/model_speed.py [--batch 250] [--repeats 8]``
 

@@ -9,6 +9,7 @@ the plain function, which is also what the tests compare the compiled one with.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 import torch
@@ -53,13 +54,11 @@ class Fused:
             try:
                 if self._compiled is None:
                     self._compiled = torch.compile(self.fn, fullgraph=True, options={"cpp.dynamic_threads": True})
-                flat = [kernel_view(a, self.layout) if isinstance(a, Tensor) else a for a in args]
+                layout = KernelLayout.of(next(a for a in args if isinstance(a, Tensor)), self.layout)
+                flat = [layout.view(a) if isinstance(a, Tensor) else a for a in args]
                 with torch._dynamo.config.patch(**DYNAMO_CONFIG):
                     out = self._compiled(*flat)
-                if self.layout == "batch":
-                    return out
-                shape = next(a.shape for a in args if isinstance(a, Tensor))
-                return tuple(o.reshape(shape) for o in out) if isinstance(out, tuple) else out.reshape(shape)
+                return tuple(layout.restore(o) for o in out) if isinstance(out, tuple) else layout.restore(out)
             except (torch._dynamo.exc.BackendCompilerFailed, torch._dynamo.exc.Unsupported,
                     torch._dynamo.exc.FailOnRecompileLimitHit, OSError) as err:
                 self.unavailable = f"{type(err).__name__}: {err}".splitlines()[0]
@@ -68,14 +67,47 @@ class Fused:
         return self.fn(*args)
 
 
-def kernel_view(t: Tensor, layout: str) -> Tensor:
-    """``t`` detached and shaped for a kernel of ``layout``, its dynamic dimension marked."""
-    if layout == "batch":
-        t, dynamic = t.detach(), 0
-    elif layout == "over_time":
-        t, dynamic = t.detach().reshape(t.shape[0], -1), 1
-    else:
-        t, dynamic = t.detach().reshape(-1), 0
-    if t.shape[dynamic] > 1:
-        torch._dynamo.mark_dynamic(t, dynamic)
-    return t
+@dataclass(frozen=True)
+class KernelLayout:
+    """How same-shaped tensors reach a kernel of one :data:`LAYOUTS` kind, and how its outputs come back.
+
+    The dimensions are taken in the memory order of a reference tensor, so that a channels-last activation
+    (:mod:`snnbench.memory_format`) flattens without a copy and every tensor of the call is read in the
+    same element order; a tensor in another order is copied into this one. Outputs come back in the
+    reference's shape and memory order.
+    """
+
+    kind: str
+    shape: tuple[int, ...]
+    order: tuple[int, ...]  # the dimensions, outermost in memory first; time stays first for over_time
+
+    @classmethod
+    def of(cls, reference: Tensor, kind: str) -> "KernelLayout":
+        if kind not in LAYOUTS:
+            raise ValueError(f"KernelLayout: kind must be one of {LAYOUTS}, got {kind!r}")
+        dims = range(reference.dim())
+        if kind == "batch":
+            return cls(kind, tuple(reference.shape), tuple(dims))
+        fixed = (0,) if kind == "over_time" and reference.dim() > 0 else ()
+        free = sorted((d for d in dims if d not in fixed), key=lambda d: (-reference.stride(d), d))
+        return cls(kind, tuple(reference.shape), fixed + tuple(free))
+
+    def view(self, t: Tensor) -> Tensor:
+        """``t`` detached and shaped for the kernel, its dynamic dimension marked."""
+        t = t.detach()
+        if self.kind == "batch":
+            dynamic = 0
+        elif self.kind == "over_time":
+            t, dynamic = t.permute(self.order).reshape(t.shape[0], -1), 1
+        else:
+            t, dynamic = t.permute(self.order).reshape(-1), 0
+        if t.shape[dynamic] > 1:
+            torch._dynamo.mark_dynamic(t, dynamic)
+        return t
+
+    def restore(self, out: Tensor) -> Tensor:
+        """A kernel output in the reference's shape and memory order (``batch``: as the kernel shaped it)."""
+        if self.kind == "batch":
+            return out
+        inverse = sorted(range(len(self.order)), key=self.order.__getitem__)
+        return out.reshape([self.shape[d] for d in self.order]).permute(inverse)

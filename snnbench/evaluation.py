@@ -28,6 +28,7 @@ from .classifier import SpikingClassifier
 from .datasets import PathLike
 from .eval_subsets import first_test_images, load_eval_subset
 from .files import atomic_write_text
+from .gradient_modes import inapplicable
 from .protocol import AttackEntry, Benchmark, load_protocol
 from .randomness import derive_seed
 from .results import AttackOutcome, Diagnostic, Environment, ModelSummary, Result, flags_digest
@@ -70,6 +71,7 @@ class AttackProgress:
     seconds: float = 0.0
     forward: int = 0
     backward: int = 0
+    not_applicable: Optional[str] = None  # why the attack cannot run on this model (then it sees no sample)
 
 
 @dataclass
@@ -205,8 +207,18 @@ class _Evaluation:
             state.save(path)
         for entry in self.bench.attacks:
             if entry.name not in state.attacks:
-                state.attacks[entry.name] = AttackProgress(samples=self._samples_for(entry, state))
+                reason = self._inapplicable(entry)
+                samples = [] if reason else self._samples_for(entry, state)
+                state.attacks[entry.name] = AttackProgress(samples=samples, not_applicable=reason)
             self._run_attack(entry, state, path)
+
+    def _inapplicable(self, entry: AttackEntry) -> Optional[str]:
+        """Why the entry's gradient mode cannot differentiate this model; the headline attacks must apply."""
+        reason = None if entry.gradient is None else inapplicable(entry.gradient.mode, self.model)
+        if reason and entry.role != "extra":
+            raise ValueError(f"{self.bench.name}: the {entry.role} attack {entry.name} cannot run on this model: "
+                             f"{reason}")
+        return reason
 
     def _clean(self) -> list[bool]:
         flags = []
@@ -296,7 +308,8 @@ class _Evaluation:
         attacked, fooled = len(progress.samples), len(progress.fooled)
         return AttackOutcome(name=entry.name, role=entry.role, attacked=attacked, robust=attacked - fooled,
                              accuracy=100.0 * (attacked - fooled) / attacked if attacked else 100.0,
-                             seconds=round(progress.seconds, 1), forward=progress.forward, backward=progress.backward)
+                             seconds=round(progress.seconds, 1), forward=progress.forward, backward=progress.backward,
+                             not_applicable=progress.not_applicable)
 
     def _diagnostics(self, state: EvaluationState, outcomes: tuple[AttackOutcome, ...],
                      robust_above_clean: bool) -> Iterator[Diagnostic]:
@@ -315,6 +328,9 @@ class _Evaluation:
                 yield Diagnostic("gradient-free-gain", f"{outcome.name} fooled {outcome.attacked - outcome.robust} "
                                  f"samples ({gain:.1f}%) that every gradient attack missed: a sign of gradient "
                                  f"masking", gain > limits.square_gain_percent)
+        for outcome in outcomes:
+            if outcome.not_applicable:
+                yield Diagnostic("not-applicable", f"{outcome.name} did not run: {outcome.not_applicable}", False)
         if self.stochastic and self.eot == 1:
             yield Diagnostic("no-eot", "a stochastic model was attacked without EoT", True)
         if not state.deterministic:

@@ -50,6 +50,7 @@ class GradientMode:
 
     name = ""
     frozen: bool = False  # while True, adaptive statistics do not update (extra EoT samples)
+    recurrent_only = False  # True: defined through the membrane recurrence, so not for PSN
 
     def reset(self) -> None:
         """Forget adaptive statistics: a new attack run or restart begins."""
@@ -165,6 +166,7 @@ class BPTR(GradientMode):
     """Backpropagation through rate: ``∂L/∂I_t = ∂L/∂S_t · 1[mean_t S_t > 0]``."""
 
     needs_potentials = True
+    recurrent_only = True
     name = "bptr"
 
     def __call__(self, grad_spikes: Tensor, record: LoopRecord) -> Tensor:
@@ -193,6 +195,7 @@ class RGA(GradientMode):
 
     gamma: float = 0.2
     beta: float = 2.0
+    recurrent_only = True
     name = "rga"
 
     def __call__(self, grad_spikes: Tensor, record: LoopRecord) -> Tensor:
@@ -223,6 +226,7 @@ class HART(_LayerSurrogateByDefault, GradientMode):
     family: str = "atan"
     alpha: float = 2.0
     needs_potentials = True
+    recurrent_only = True
     name = "hart"
 
     def __call__(self, grad_spikes: Tensor, record: LoopRecord) -> Tensor:
@@ -296,11 +300,23 @@ class ModeHandle:
                 path.frozen = False
 
 
+def inapplicable(mode: str, model: nn.Module) -> Optional[str]:
+    """Why ``mode`` cannot differentiate ``model``, or None when it can."""
+    if mode not in MODES:
+        raise ValueError(f"unknown gradient mode {mode!r}; choose one of {', '.join(MODES)}")
+    stateless = sorted({type(layer).__name__ for layer in spiking_layers(model) if not layer.recurrent})
+    if MODES[mode].recurrent_only and stateless:
+        return (f"gradient mode {mode!r} is defined through the membrane recurrence of LIF/IF layers; "
+                f"{', '.join(stateless)} has none")
+    return None
+
+
 @contextlib.contextmanager
 def gradient_mode(model: nn.Module, mode: str, **params: Any) -> Iterator[ModeHandle]:
     """Differentiate every spiking layer of ``model`` with ``mode`` inside the block."""
-    if mode not in MODES:
-        raise ValueError(f"unknown gradient mode {mode!r}; choose one of {', '.join(MODES)}")
+    reason = inapplicable(mode, model)
+    if reason is not None:
+        raise ValueError(f"{reason}; use 'surrogate' or 'assg'")
     _check_params(mode, params)
     layers = spiking_layers(model)  # none for a non-spiking model: then there is nothing to install
     paths = [MODES[mode].for_layer(layer, **params) for layer in layers]

@@ -6,6 +6,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
+from .memory_format import channels_last
 from .pooling import compiled_avg_pool
 
 
@@ -13,11 +14,11 @@ class TimeDistributed(nn.Sequential):
     """Runs stateless layers (conv, BN, pooling, linear) on ``[T·B, ...]`` and restores ``[T, B, ...]``.
 
     Batch normalisation therefore pools its statistics over time and batch, as in SpikingJelly's
-    ``SeqToANNContainer``. Two fast paths compute the same function for less (attacks run the model
+    ``SeqToANNContainer``. Three fast paths compute the same function for less (attacks run the model
     thousands of times in eval mode): a convolution followed by a batch norm that uses its running
     statistics is run as one convolution with the normalisation folded into its weights, one pass over the
-    activations fewer forward and backward; and average pooling runs as compiled kernels
-    (:mod:`snnbench.pooling`).
+    activations fewer forward and backward; convolutions take and give channels-last activations
+    (:mod:`snnbench.memory_format`); and average pooling runs as compiled kernels (:mod:`snnbench.pooling`).
     """
 
     # False runs every layer in turn (the plain reference the fast paths are tested against).
@@ -37,9 +38,11 @@ class TimeDistributed(nn.Sequential):
         while index < len(layers):
             layer = layers[index]
             following = layers[index + 1] if index + 1 < len(layers) else None
-            if isinstance(layer, nn.Conv2d) and _folds_into_conv(following):
-                x = conv_with_folded_norm(layer, following, x)
-                index += 2
+            if isinstance(layer, nn.Conv2d):
+                folds = _folds_into_conv(following)
+                x = channels_last(x)
+                x = channels_last(conv_with_folded_norm(layer, following, x) if folds else layer(x))
+                index += 2 if folds else 1
             elif isinstance(layer, nn.AvgPool2d):
                 x = compiled_avg_pool(layer, x)
                 index += 1

@@ -69,8 +69,7 @@ def board_frame(results: tuple[Result, ...]) -> pd.DataFrame:
         "T": r.model_summary.T, "defense": r.model_summary.defense, "clean": r.clean_accuracy,
         "robust": r.robust_accuracy, "reference": r.reference_accuracy, "prior practice": r.prior_accuracy,
         "overestimate": r.overestimate,
-        "reliability": "ok" if r.reliable else "unreliable: " + ", ".join(
-            d.code for d in r.diagnostics if d.unreliable),
+        "reliability": _reliability(r),
         "source": r.model_summary.source,
     } for r in results]
     frame = pd.DataFrame(rows, columns=COLUMNS[1:])
@@ -79,6 +78,14 @@ def board_frame(results: tuple[Result, ...]) -> pd.DataFrame:
     frame = frame.sort_values(["robust", "clean", "model"], ascending=[False, False, True], kind="mergesort")
     frame.insert(0, "rank", frame["robust"].rank(method="min", ascending=False).astype(int))
     return frame.reset_index(drop=True)
+
+
+def _reliability(result: Result) -> str:
+    """``ok``, or ``unreliable:`` and the diagnostics that say so; notes follow in parentheses."""
+    doubts = sorted({d.code for d in result.diagnostics if d.unreliable})
+    notes = sorted({d.code for d in result.diagnostics if not d.unreliable})
+    verdict = "unreliable: " + ", ".join(doubts) if doubts else "ok"
+    return verdict + (f" (notes: {', '.join(notes)})" if notes else "")
 
 
 def render_board(board: Board) -> str:
@@ -91,7 +98,8 @@ def render_board(board: Board) -> str:
             "headline). **reference**: the reference attack alone (SA-PGD + ASSG). **prior practice**: APGD-CE "
             "through the model's training surrogate alone, as SNN robustness has been reported so far. "
             "**overestimate**: prior practice minus robust, in points. **reliability**: the diagnostics that put "
-            "a result in doubt (see the result file).\n")
+            "a result in doubt, then notes that do not (such as an attack that does not apply to the model's "
+            "neurons); the result file says more.\n")
 
 
 def _protocol_note(board: Board) -> str:

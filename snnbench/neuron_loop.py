@@ -28,7 +28,7 @@ from typing import Callable, Optional, Protocol
 import torch
 from torch import Tensor
 
-from .compilation import DYNAMO_CONFIG, kernel_view
+from .compilation import DYNAMO_CONFIG, KernelLayout
 from .surrogates import Surrogate, spike
 
 BACKENDS = ("compiled", "eager", "reference")
@@ -215,26 +215,22 @@ class CompiledKernels(LoopKernels):
         return eager(*args)
 
     def forward(self, x, dyn, noise, keep_potentials=False):
-        flat = _flat(x)
-        noise = None if noise is None else _flat(noise)
+        layout = KernelLayout.of(x, "over_time")
+        flat, noise = layout.view(x), None if noise is None else layout.view(noise)
         if keep_potentials:
             spikes, h = self._run(self._spikes_and_potentials, forward_loop, flat, dyn, noise)
-            return spikes.reshape(x.shape), h.reshape(x.shape)
-        return self._run(self._spikes, spikes_only, flat, dyn, noise).reshape(x.shape), None
+            return layout.restore(spikes), layout.restore(h)
+        return layout.restore(self._run(self._spikes, spikes_only, flat, dyn, noise)), None
 
     def bptt(self, grad_spikes, record, surrogate, grad_potentials=None):
         x = record.x
-        surrogate = surrogate.map_tensors(lambda t: _flat(t.expand(x.shape)))
-        noise = None if record.noise is None else _flat(record.noise)
-        grad_potentials = None if grad_potentials is None else _flat(grad_potentials)
-        grad = self._run(self._bptt, bptt_from_input, _flat(grad_spikes), _flat(x), noise, record.dynamics,
-                         surrogate, grad_potentials)
-        return grad.reshape(x.shape)
-
-
-def _flat(t: Tensor) -> Tensor:
-    """``[T, ...] → [T, N]``, detached from any view so that dynamo guards on nothing but ``T``."""
-    return kernel_view(t, "over_time")
+        layout = KernelLayout.of(x, "over_time")
+        surrogate = surrogate.map_tensors(lambda t: layout.view(t.expand(x.shape)))
+        noise = None if record.noise is None else layout.view(record.noise)
+        grad_potentials = None if grad_potentials is None else layout.view(grad_potentials)
+        grad = self._run(self._bptt, bptt_from_input, layout.view(grad_spikes), layout.view(x), noise,
+                         record.dynamics, surrogate, grad_potentials)
+        return layout.restore(grad)
 
 
 EAGER_KERNELS = EagerKernels()

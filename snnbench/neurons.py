@@ -42,6 +42,10 @@ def _check_time_major(x: Tensor, layer: nn.Module) -> None:
 class SpikingNeuron(nn.Module):
     """Base of all spiking layers: owns its training surrogate, backend and swappable backward path."""
 
+    # True when a membrane potential carries over from step to step (the backward paths built on that
+    # recurrence, BPTR, RGA and HART, need it).
+    recurrent = True
+
     def __init__(self, surrogate: Optional[Surrogate], backend: str) -> None:
         super().__init__()
         # A fresh default per layer: a shared instance would let one layer's change leak into all.
@@ -152,6 +156,8 @@ class PSN(SpikingNeuron):
     ``W ∈ R^{T×T}`` mixes the time steps of each element, ``b`` (a scalar initialised to −1) acts as the
     threshold. No reset, no recurrence: all steps are computed at once.
     """
+
+    recurrent = False
 
     def __init__(self, T: int, surrogate: Optional[Surrogate] = None, backend: str = "compiled") -> None:
         super().__init__(surrogate, backend)

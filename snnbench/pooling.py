@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .compilation import Fused
+from .memory_format import dense
 
 PoolArgs = tuple  # (kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
 
@@ -42,7 +43,7 @@ def pool_args(pool: nn.AvgPool2d) -> PoolArgs:
 class _CompiledAvgPool(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, args: PoolArgs) -> Tensor:
-        x = x.detach().contiguous()
+        x, ctx.memory_format = dense(x.detach())
         ctx.save_for_backward(x)
         ctx.args = args
         return AVG_POOL(x, *args)
@@ -50,7 +51,9 @@ class _CompiledAvgPool(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor):
         (x,) = ctx.saved_tensors
-        return AVG_POOL_BACKWARD(grad.contiguous(), x, *ctx.args), None
+        # The gradient in the input's memory order: one compiled kernel per order, not per combination.
+        grad = grad.contiguous(memory_format=ctx.memory_format)
+        return AVG_POOL_BACKWARD(grad, x, *ctx.args), None
 
 
 def compiled_avg_pool(pool: nn.AvgPool2d, x: Tensor) -> Tensor:

@@ -9,7 +9,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Iterator, Literal, Optional
 
 from .datasets import PathLike
 from .files import atomic_write_text
@@ -30,10 +30,13 @@ class AttackOutcome:
     seconds: float
     forward: int  # images passed forward, counting each EoT draw
     backward: int  # input gradients computed
+    not_applicable: Optional[str] = None  # why the attack could not run on this model (it then saw no sample)
 
     def record_problems(self) -> Problems:
         if not 0 <= self.robust <= self.attacked:
             yield "robust", f"must lie in [0, attacked={self.attacked}], got {self.robust}"
+        if self.not_applicable is not None and self.attacked:
+            yield "not_applicable", f"an attack that could not run attacked no sample, not {self.attacked}"
 
 
 @dataclass(frozen=True)

@@ -118,3 +118,24 @@ def test_folded_and_hoisted_path_equals_the_plain_one(name, options):
         if b is not None:
             torch.testing.assert_close(a, b)
     assert all(m.fast_paths for m in model.modules() if hasattr(m, "fast_paths"))
+
+
+def test_the_fast_path_convolves_channels_last_and_the_compiled_model_agrees_with_the_plain_one(monkeypatch):
+    torch.manual_seed(0)
+    model = create_model("convnet", T=3, num_classes=5, in_channels=1, image_size=28, channels=(4, 8)).eval()
+    x = torch.rand(6, 1, 28, 28).requires_grad_(True)
+    seen, conv2d = [], torch.nn.functional.conv2d
+
+    def recording(inputs, *args, **kwargs):
+        seen.append(inputs.is_contiguous(memory_format=torch.channels_last))
+        return conv2d(inputs, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "conv2d", recording)
+    fast = model.forward_steps(x)
+    (g_fast,) = torch.autograd.grad(fast.sum(), x)
+    assert seen == [True, True]
+    plain = model.reference_steps(x)
+    (g_plain,) = torch.autograd.grad(plain.sum(), x)
+    assert len(seen) == 4 and not seen[3]  # the plain path stays NCHW (one-channel images are both)
+    torch.testing.assert_close(fast, plain, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(g_fast, g_plain, rtol=1e-4, atol=1e-5)

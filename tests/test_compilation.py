@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from snnbench.compilation import Fused
+from snnbench.compilation import Fused, KernelLayout
 from snnbench.gradient_modes import assg_sharpness, assg_update
 
 
@@ -61,6 +61,36 @@ def test_compiled_backward_passes_over_time_equal_the_plain_formulas(shape, expa
         assert got.shape == want.shape and got.is_contiguous()
         torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-7)
         assert fused.unavailable is None
+
+
+def test_kernel_layouts_read_tensors_in_the_memory_order_of_the_first():
+    x = torch.randn(4, 3, 5, 6, 7, generator=torch.Generator().manual_seed(3))
+    last = x.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)  # NHWC per time step
+    for kind in ("over_time", "elementwise"):
+        layout = KernelLayout.of(last, kind)
+        flat = layout.view(last)
+        assert flat.data_ptr() == last.data_ptr() and flat.is_contiguous()  # flattened without a copy
+        assert layout.restore(flat).stride() == last.stride() and torch.equal(layout.restore(flat), last)
+        torch.testing.assert_close(layout.view(x), flat, rtol=0, atol=0)  # another order is copied into this one
+    assert KernelLayout.of(last, "over_time").view(last).shape == (4, 3 * 5 * 6 * 7)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        KernelLayout.of(x, "rows")
+
+
+def test_fused_kernels_on_mixed_memory_orders_equal_the_plain_formula():
+    from snnbench.gradient_modes import hart_backward
+    from snnbench.surrogates import Surrogate
+
+    grad, h = _over_time((4, 3, 2, 5, 5), expanded=False)
+    last = grad.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
+    args = (Surrogate("atan", 3.0), 1.0, 0.5)
+    got = Fused(hart_backward, layout="over_time")(last, h, *args)
+    torch.testing.assert_close(got, hart_backward(grad, h, *args), rtol=1e-6, atol=1e-7)
+    assert got.stride() == last.stride()
+    M, D = torch.rand_like(h) + 0.5, torch.rand_like(h)
+    for got, want in zip(Fused(assg_update)(last, M, D, 1.0, 0.9, 0.8, 3.1, 1.5),
+                         assg_update(grad, M, D, 1.0, 0.9, 0.8, 3.1, 1.5)):
+        torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
 
 
 def test_a_kernel_never_runs_with_the_constants_of_another_call():

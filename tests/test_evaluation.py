@@ -14,11 +14,11 @@ import pytest
 from snnbench.cli import main
 from snnbench.evaluation import evaluate, percent, worst_case
 from snnbench.leaderboard import regenerate
-from snnbench.protocol import load_protocol
+from snnbench.protocol import GradientConfig, load_protocol
 from snnbench.records import RecordError, parse_record, record_to_dict
 from snnbench.results import Result, flags_digest, read_result, result_path, write_result
 from snnbench.zoo import load_model
-from tiny_zoo import register_tiny_model
+from tiny_zoo import card_data, register_tiny_model
 
 N, BATCH = 12, 4
 
@@ -81,6 +81,33 @@ def test_evaluate_tiny_model(tiny_result):
         assert later.attacked <= (earlier.robust if earlier.name != "apgd-ce" else later.attacked)
     assert result.attacks[0].backward == 2 * clean  # SA-PGD: one gradient per step and sample
     parse_record(Result, record_to_dict(result), "round trip")
+
+
+def test_attacks_built_on_membrane_dynamics_do_not_apply_to_psn(zoo, tmp_path):
+    psn = card_data("tiny-psn")["architecture"]
+    psn["neuron"] = {"kind": "psn", "params": {}}
+    register_tiny_model(zoo, "tiny-psn", architecture=psn)
+    model = load_model("tiny-psn", zoo=zoo, backend="eager")
+    result = evaluate(model, tiny_benchmark(), n_examples=N, batch_size=BATCH, zoo=zoo)
+    skipped = {a.name: a for a in result.attacks if a.not_applicable}
+    assert set(skipped) == {"apgd-ce-bptr", "apgd-ce-rga", "apgd-ce-hart"}
+    assert all(a.attacked == a.forward == a.backward == 0 for a in skipped.values())
+    dlr, square = result.attacks[2], result.attacks[-1]
+    assert (dlr.name, square.name) == ("apgd-dlr", "square") and square.attacked == dlr.robust
+    notes = [d for d in result.diagnostics if d.code == "not-applicable"]
+    assert len(notes) == 3 and not any(d.unreliable for d in notes)
+    parse_record(Result, record_to_dict(result), "round trip")
+    path = result_path(tmp_path, "mnist-linf", 1, "tiny-psn")
+    write_result(dataclasses.replace(result, official=True, departures=()), path)
+    regenerate(tmp_path)
+    assert "(notes: not-applicable)" in (tmp_path / "mnist-linf" / "v1" / "README.md").read_text()
+
+    reference_needs_bptr = tiny_benchmark()
+    attacks = list(reference_needs_bptr.attacks)
+    attacks[0] = dataclasses.replace(attacks[0], gradient=GradientConfig("bptr", {}))
+    with pytest.raises(ValueError, match="the reference attack sa-pgd-assg cannot run on this model"):
+        evaluate(model, dataclasses.replace(reference_needs_bptr, attacks=tuple(attacks)), n_examples=N,
+                 batch_size=BATCH, zoo=zoo)
 
 
 def test_resume_after_a_kill_equals_an_uninterrupted_run(zoo, tmp_path):

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from snnbench.gradient_modes import gradient_mode
+from snnbench.gradient_modes import gradient_mode, inapplicable
 from snnbench.neuron_loop import Dynamics, forward_loop
 from snnbench.neurons import LIF, PSN
 from snnbench.surrogates import Surrogate, inverse_vanishing_degree
@@ -107,8 +107,12 @@ def test_bptr_passes_gradient_only_where_the_neuron_fired():
     assert 0 < fired.mean() < 1
     torch.testing.assert_close(g, w * fired)
     psn = PSN(T=4)
-    with gradient_mode(psn, "bptr"), pytest.raises(ValueError, match="'bptr' is defined for LIF/IF layers"):
-        input_grad(psn, x, w)
+    for mode in ("bptr", "rga", "hart"):  # refused on entry, before any forward pass
+        assert "PSN has none" in inapplicable(mode, psn)
+        with pytest.raises(ValueError, match=f"'{mode}' is defined through the membrane recurrence"):
+            with gradient_mode(psn, mode):
+                pass
+    assert inapplicable("bptr", layer) is None and inapplicable("assg", psn) is None
 
 
 def test_bad_modes_are_named():

@@ -133,6 +133,25 @@ def test_compiled_matches_the_reference(config):
     torch.testing.assert_close(g2, ref_g2, atol=1e-5, rtol=1e-5)
 
 
+def _channels_last(t):
+    """``[T, B, C, H, W]`` with every time step in NHWC memory order, as convolutions leave it."""
+    return t.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
+
+
+@pytest.mark.parametrize("repeating", [False, True], ids=["dense", "repeating-over-time"])
+def test_compiled_kernels_take_channels_last_input_and_keep_its_memory_order(repeating):
+    x, w = _input_and_gradient(shape=(4, 3, 5, 6, 7), dtype=torch.float32, seed=2)
+    if repeating:  # the hoisted first layer's input: one NHWC map repeated over time (stride 0)
+        x = x[:1].expand_as(x)
+    ref_s, ref_g = _spikes_and_grad(LIF(backend="reference"), x.contiguous(), w)
+    x_last = _channels_last(x[:1]).expand_as(x) if repeating else _channels_last(x)
+    for grad in (_channels_last(w), w):  # the gradient in the same order, or in another
+        s, g = _spikes_and_grad(LIF(backend="compiled"), x_last, grad)
+        assert torch.equal(s, ref_s) and ref_s.mean() > 0.05
+        torch.testing.assert_close(g, ref_g, atol=1e-5, rtol=1e-5)
+        assert s.stride() == _channels_last(x).stride() and g.stride() == s.stride()
+
+
 @pytest.mark.parametrize("backend", ["eager", "compiled"])
 def test_fast_paths_match_the_reference_for_if_noise_and_float32(backend):
     x, w = _input_and_gradient(dtype=torch.float32)
