@@ -92,15 +92,17 @@ class KernelLayout:
         free = sorted((d for d in dims if d not in fixed), key=lambda d: (-reference.stride(d), d))
         return cls(kind, tuple(reference.shape), fixed + tuple(free))
 
-    def view(self, t: Tensor) -> Tensor:
-        """``t`` detached and shaped for the kernel, its dynamic dimension marked."""
-        t = t.detach()
+    def flatten(self, t: Tensor) -> Tensor:
+        """``t`` as ``[T, N]`` (over_time), ``[N]`` (elementwise) or as it is (batch), in this memory order."""
         if self.kind == "batch":
-            dynamic = 0
-        elif self.kind == "over_time":
-            t, dynamic = t.permute(self.order).reshape(t.shape[0], -1), 1
-        else:
-            t, dynamic = t.permute(self.order).reshape(-1), 0
+            return t
+        t = t.permute(self.order)
+        return t.reshape(t.shape[0], -1) if self.kind == "over_time" else t.reshape(-1)
+
+    def view(self, t: Tensor) -> Tensor:
+        """``t`` detached and flattened for a compiled kernel, its dynamic dimension marked."""
+        t = self.flatten(t.detach())
+        dynamic = 1 if self.kind == "over_time" else 0
         if t.shape[dynamic] > 1:
             torch._dynamo.mark_dynamic(t, dynamic)
         return t

@@ -24,6 +24,7 @@ from .neuron_loop import (BACKENDS, Dynamics, FusedThreshold, LoopBackward, Surr
 
 # Receives each forward's pre-reset potentials H [T, ...] (differentiable) and the layer's threshold.
 PotentialObserver = Callable[[Tensor, float], None]
+from .compilation import KernelLayout
 from .randomness import SeededStream
 from .surrogates import Surrogate, spike
 
@@ -172,8 +173,9 @@ class PSN(SpikingNeuron):
         """``H = W·X + b`` for ``x`` ``[T, ...]``."""
         if x.shape[0] != self.T:
             raise ValueError(f"PSN was built for T={self.T} but got {x.shape[0]} time steps")
-        h = torch.addmm(self.bias, self.weight, x.reshape(self.T, -1))
-        return h.reshape(x.shape)
+        # Mixing time steps is elementwise in the rest, so any memory order of x serves (no copy).
+        layout = KernelLayout.of(x, "over_time")
+        return layout.restore(torch.addmm(self.bias, self.weight, layout.flatten(x)))
 
     def forward(self, x: Tensor) -> Tensor:
         _check_time_major(x, self)

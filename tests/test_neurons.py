@@ -241,6 +241,11 @@ def test_psn():
     torch.testing.assert_close(x2.grad, x.grad)
     with pytest.raises(ValueError, match="built for T=4"):
         layer(torch.randn(3, 2, 5))
+    maps = torch.randn(4, 2, 3, 5, 5)  # channels-last maps mix over time in their own memory order
+    last = _channels_last(maps)
+    h_last, h = layer.potential(last), layer.potential(maps)
+    torch.testing.assert_close(h_last, h, rtol=1e-6, atol=1e-6)
+    assert h_last.stride() == last.stride()
 
 
 def test_compiled_backend_falls_back_to_eager_with_a_warning(monkeypatch):
