@@ -28,13 +28,14 @@ LAYOUTS = ("elementwise", "over_time", "batch")
 class Fused:
     """``fn(*tensors, *constants)``, compiled once for every size of the dynamic dimension.
 
-    ``layout`` says how tensors reach the kernel:
+    ``layout`` says how tensors reach the kernel (:class:`KernelLayout`):
 
     ``elementwise``
-        same-shaped tensors flattened to one dynamic dimension; outputs come back in that shape.
+        same-shaped tensors flattened to one dynamic dimension, in the memory order of the first tensor;
+        outputs come back in its shape and memory order.
     ``over_time``
         same-shaped ``[T, ...]`` tensors flattened to ``[T, N]``, ``N`` dynamic, so that ``fn`` may reduce
-        over time; outputs come back in the input shape.
+        over time; outputs come back like the first tensor.
     ``batch``
         tensors as they are, dimension 0 dynamic; outputs as ``fn`` shapes them (pooling changes shape).
     """
