@@ -297,7 +297,7 @@ class _Evaluation:
             model=card.name, benchmark=self.bench.name, protocol=version, official=not departures,
             departures=tuple(departures), n_examples=n, clean_accuracy=percent(clean),
             robust_accuracy=robust_accuracy, reference_accuracy=alone(role["reference"]), prior_accuracy=prior,
-            overestimate=prior - robust_accuracy, attacks=outcomes, clean_flags=clean_flags,
+            overestimate=round(prior - robust_accuracy, 10), attacks=outcomes, clean_flags=clean_flags,
             robust_flags=robust_flags, flags_sha256=flags_digest(clean_flags, robust_flags),
             reliable=not any(d.unreliable for d in diagnostics), diagnostics=diagnostics, seconds=round(seconds, 1),
             forward=sum(o.forward for o in outcomes), backward=sum(o.backward for o in outcomes),
