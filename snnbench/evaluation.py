@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Iterator, Optional, Union
+from typing import Callable, Iterable, Iterator, Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -42,12 +42,18 @@ class PassCounter:
 
 
 @contextlib.contextmanager
-def counted_passes(model: SpikingClassifier) -> Iterator[PassCounter]:
-    """Count images passed forward and input gradients computed through ``model`` inside the block."""
+def counted_passes(model: SpikingClassifier,
+                   observe: Optional[Callable[[PassCounter], None]] = None) -> Iterator[PassCounter]:
+    """Count images passed forward and input gradients computed through ``model`` inside the block.
+
+    ``observe`` is called with the counter after every forward pass.
+    """
     counter = PassCounter()
 
     def on_forward(module, args):
         counter.forward += len(args[0])
+        if observe is not None:
+            observe(counter)
 
     def on_backward(module, grad_input, grad_output):
         if grad_input[0] is not None:
@@ -59,6 +65,23 @@ def counted_passes(model: SpikingClassifier) -> Iterator[PassCounter]:
     finally:
         for handle in handles:
             handle.remove()
+
+
+class LiveCount:
+    """Shows the images passed forward so far on a progress bar, at most once per ``interval`` seconds.
+
+    The bar itself advances one batch at a time, and a batch of Square on a stochastic model runs for minutes.
+    """
+
+    def __init__(self, bar: tqdm, before: int = 0, interval: float = 1.0) -> None:
+        self.bar, self.before, self.interval = bar, before, interval
+        self.shown_at = time.monotonic()
+
+    def __call__(self, counter: PassCounter) -> None:
+        now = time.monotonic()
+        if now - self.shown_at >= self.interval:
+            self.shown_at = now
+            self.bar.set_postfix_str(f"{self.before + counter.forward:,} images forward")
 
 
 @dataclass
@@ -261,7 +284,8 @@ class _Evaluation:
         for index in range(progress.done_batches, len(batches)):
             batch = batches[index]
             start = time.perf_counter()
-            with counted_passes(self.model) as counter:
+            live = LiveCount(bar, before=progress.forward) if self.progress else None
+            with counted_passes(self.model, live) as counter:
                 attack = entry.build(self.bench.epsilon, derive_seed(self.seed, entry.name, index), self.eot)
                 x, y = self.images[batch], self.labels[batch]
                 x_adv = attack(self.model, x, y)

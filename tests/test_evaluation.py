@@ -10,9 +10,10 @@ import sys
 import time
 
 import pytest
+import torch
 
 from snnbench.cli import main
-from snnbench.evaluation import evaluate, percent, worst_case
+from snnbench.evaluation import LiveCount, counted_passes, evaluate, percent, worst_case
 from snnbench.leaderboard import regenerate
 from snnbench.protocol import GradientConfig, load_protocol
 from snnbench.records import RecordError, parse_record, record_to_dict
@@ -67,6 +68,27 @@ def test_worst_case_on_hand_made_flags():
     assert worst_case(clean, fooled) == [False, True, False, False, True]
     assert worst_case(clean, []) == clean
     assert percent(worst_case(clean, fooled)) == 40.0
+
+
+class _Bar:
+    def __init__(self):
+        self.shown = []
+
+    def set_postfix_str(self, text):
+        self.shown.append(text)
+
+
+def test_the_bar_counts_images_forward_while_a_batch_runs(zoo):
+    model = load_model("tiny-lif", zoo=zoo, backend="eager")
+    bar, quiet = _Bar(), _Bar()
+    with counted_passes(model, LiveCount(bar, before=1000, interval=0.0)) as counter:
+        model(torch.rand(3, 1, 28, 28))
+        model(torch.rand(2, 1, 28, 28))
+    assert counter.forward == 5
+    assert bar.shown == ["1,003 images forward", "1,005 images forward"]
+    with counted_passes(model, LiveCount(quiet, interval=3600.0)):
+        model(torch.rand(3, 1, 28, 28))
+    assert quiet.shown == []  # throttled: a bar redrawn on every pass would slow Square down
 
 
 def test_evaluate_tiny_model(tiny_result):
