@@ -1,0 +1,60 @@
+"""What the noise of a noisy LIF costs per forward pass, in the same run.
+
+Usage: ``python benchmarks/noisy_forward.py [--batch 250] [--repeats 8]``
+
+Times one forward pass (what Square and the judging passes do) on ``--batch`` images for the zoo's TGO
+weights with the noise off at evaluation (``mnist-convnet-lif-tgo``) and on (``mnist-convnet-lif-tgo-noise``),
+interleaved, and drawing the noise alone (``torch.randn`` of both spiking layers' ``[T, B, C, H, W]`` from a
+seeded CPU generator, as :class:`snnbench.NoisyLIF` does). Prints best-of and median times and the ratios.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Callable
+
+import torch
+
+from snnbench.allocator import retain_freed_memory
+from snnbench.zoo import load_model
+
+
+def _seconds(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=250)
+    parser.add_argument("--repeats", type=int, default=8)
+    args = parser.parse_args()
+    retain_freed_memory()
+    x = torch.rand(args.batch, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    quiet, noisy = load_model("mnist-convnet-lif-tgo"), load_model("mnist-convnet-lif-tgo-noise")
+    generator = torch.Generator().manual_seed(0)
+    shapes = [(4, args.batch, 32, 28, 28), (4, args.batch, 64, 14, 14)]  # the convnet's two spiking layers
+    cases = {
+        "noise off": lambda: quiet(x),
+        "noise on": lambda: noisy(x),
+        "noise alone": lambda: [torch.randn(s, generator=generator) for s in shapes],
+    }
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    with torch.no_grad():
+        for fn in cases.values():  # warm-up: compilation and first allocations
+            fn()
+        for _ in range(args.repeats):
+            for name, fn in cases.items():
+                times[name].append(_seconds(fn))
+    for name, seconds in times.items():
+        print(f"{name:12s} best {1e3 * min(seconds):6.0f} ms   median {1e3 * statistics.median(seconds):6.0f} ms")
+    off, on, alone = (min(times[name]) for name in cases)
+    print(f"noise on / off: {on / off:.2f}x best; the noise alone is {alone / (on - off):.0%} of the difference "
+          f"({torch.get_num_threads()} threads, batch {args.batch})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
