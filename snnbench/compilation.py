@@ -38,6 +38,9 @@ class Fused:
         over time; outputs come back like the first tensor.
     ``batch``
         tensors as they are, dimension 0 dynamic; outputs as ``fn`` shapes them (pooling changes shape).
+
+    A 0-dim tensor passes as it is, in every layout: a value that changes from call to call (a random
+    key) without a recompilation, which a Python number would cost.
     """
 
     def __init__(self, fn: Callable[..., object], layout: str = "elementwise") -> None:
@@ -56,7 +59,7 @@ class Fused:
                 if self._compiled is None:
                     self._compiled = torch.compile(self.fn, fullgraph=True, options={"cpp.dynamic_threads": True})
                 layout = KernelLayout.of(next(a for a in args if isinstance(a, Tensor)), self.layout)
-                flat = [layout.view(a) if isinstance(a, Tensor) else a for a in args]
+                flat = [layout.view(a) if isinstance(a, Tensor) and a.dim() > 0 else a for a in args]
                 with torch._dynamo.config.patch(**DYNAMO_CONFIG):
                     out = self._compiled(*flat)
                 return tuple(layout.restore(o) for o in out) if isinstance(out, tuple) else layout.restore(out)

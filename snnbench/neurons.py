@@ -25,7 +25,7 @@ from .neuron_loop import (BACKENDS, Dynamics, FusedThreshold, LoopBackward, Surr
 # Receives each forward's pre-reset potentials H [T, ...] (differentiable) and the layer's threshold.
 PotentialObserver = Callable[[Tensor, float], None]
 from .compilation import KernelLayout
-from .randomness import SeededStream
+from .randomness import CounterStream
 from .surrogates import Surrogate, spike
 
 
@@ -120,8 +120,8 @@ class IF(LIF):
 class NoisyLIF(LIF):
     """LIF with Gaussian noise ``N(0, σ²)`` added to the membrane potential before the threshold.
 
-    Noise is drawn every step for every element from the layer's own ``torch.Generator`` (seeded by
-    ``seed``, one per device), so a run is reproducible. It is on in training and, when
+    Noise is drawn every step for every element from the layer's own counter-based stream
+    (:class:`snnbench.randomness.CounterStream`, seeded by ``seed``), so a run is reproducible. It is on in training and, when
     ``noise_at_eval`` is true, also at evaluation; then the model is stochastic.
     """
 
@@ -131,7 +131,7 @@ class NoisyLIF(LIF):
             raise ValueError(f"noise sigma must be >= 0, got {sigma}")
         self.sigma = float(sigma)
         self.noise_at_eval = noise_at_eval
-        self.stream = SeededStream(seed)
+        self.stream = CounterStream(seed)
 
     def reseed(self, seed: int) -> None:
         """Restart the noise stream (on every device) from ``seed``."""
@@ -144,8 +144,7 @@ class NoisyLIF(LIF):
     def noise(self, x: Tensor) -> Optional[Tensor]:
         if self.sigma == 0.0 or not (self.training or self.noise_at_eval):
             return None
-        eps = torch.randn(x.shape, generator=self.stream.generator(x.device), device=x.device, dtype=x.dtype)
-        return eps * self.sigma
+        return self.stream.normal_like(x, self.sigma)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", sigma={self.sigma}, noise_at_eval={self.noise_at_eval}, seed={self.stream.seed}"

@@ -5,6 +5,7 @@ import torch
 
 from snnbench.neuron_loop import LoopRecord, compiled_kernels
 from snnbench.neurons import IF, LIF, PSN, NeuronSpec, NoisyLIF, set_backend
+from snnbench.randomness import CounterStream, counter_normal
 from snnbench.surrogates import Surrogate
 
 # The compiled backend runs the very functions the eager one runs; every distinct neuron configuration
@@ -49,7 +50,8 @@ class TestHandComputedDynamics:
         sigma, seed = 0.5, 123
         layer = NoisyLIF(sigma=sigma, noise_at_eval=True, seed=seed, tau=2.0, backend=backend).eval()
         x = [0.9, 1.1, 0.7, 1.3, 1.0, 0.8]
-        eps = torch.randn((6, 1, 1), generator=torch.Generator().manual_seed(seed), dtype=torch.float64).view(-1)
+        key = torch.tensor(CounterStream(seed).key(0))
+        eps = counter_normal(torch.empty(6), key).double()
         u, expected = 0.0, []
         for t, x_t in enumerate(x):
             h = u + (x_t - u) / 2.0 + sigma * eps[t].item()
