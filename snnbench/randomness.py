@@ -6,7 +6,7 @@ stream exactly. Two kinds:
 
 * :class:`SeededStream`: a ``torch.Generator`` per device, created on first use (Poisson encoding).
 * :class:`CounterStream`: Gaussian noise from a counter-based generator (noisy neurons). PyTorch's CPU
-  generator is a serial Mersenne Twister: for a noisy LIF it took 80% of a forward pass
+  generator is a serial Mersenne Twister: drawing a noisy LIF's noise with it took about 60% of a forward pass
   (``benchmarks/noisy_forward.py``). Here every number is a pure function of (key, position), so the whole
   tensor is computed at once, in parallel, by one compiled kernel.
 
