@@ -121,8 +121,8 @@ class NoisyLIF(LIF):
     """LIF with Gaussian noise ``N(0, σ²)`` added to the membrane potential before the threshold.
 
     Noise is drawn every step for every element from the layer's own counter-based stream
-    (:class:`snnbench.randomness.CounterStream`, seeded by ``seed``), so a run is reproducible. It is on in training and, when
-    ``noise_at_eval`` is true, also at evaluation; then the model is stochastic.
+    (:class:`snnbench.randomness.CounterStream`, seeded by ``seed``), so a run is reproducible. It is on
+    in training and, when ``noise_at_eval`` is true, also at evaluation; then the model is stochastic.
     """
 
     def __init__(self, sigma: float = 0.1, noise_at_eval: bool = False, seed: int = 0, **lif_kwargs) -> None:
@@ -134,7 +134,7 @@ class NoisyLIF(LIF):
         self.stream = CounterStream(seed)
 
     def reseed(self, seed: int) -> None:
-        """Restart the noise stream (on every device) from ``seed``."""
+        """Restart the noise stream from ``seed``."""
         self.stream.reseed(seed)
 
     @property
