@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from snnbench.allocator import retain_freed_memory
+from timing import interleaved
 
 
 def cpu_seconds() -> float:
@@ -25,16 +26,8 @@ def cpu_seconds() -> float:
 
 
 def fastest(cases: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Milliseconds of the fastest of ``repeats`` interleaved runs of each case (after one warm-up)."""
-    for run in cases.values():
-        run()
-    times: dict[str, list[float]] = {name: [] for name in cases}
-    for _ in range(repeats):
-        for name, run in cases.items():
-            start = cpu_seconds()
-            run()
-            times[name].append(cpu_seconds() - start)
-    return {name: 1000 * min(t) for name, t in times.items()}
+    """Milliseconds of CPU time of the fastest of ``repeats`` interleaved runs of each case."""
+    return {name: 1000 * min(t) for name, t in interleaved(cases, repeats, clock=cpu_seconds).items()}
 
 
 def channels_last_convolution(batch: int, repeats: int) -> None:

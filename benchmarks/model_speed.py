@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
 import torch.nn.functional as F
 
 from snnbench import create_model
 from snnbench.allocator import retain_freed_memory
+from timing import interleaved
 
 
 def main() -> int:
@@ -42,14 +42,8 @@ def main() -> int:
             path(x)
 
     for kind, run in (("input-gradient step", gradient_step), ("forward pass", forward)):
-        times = {"fast": [], "plain": []}
-        for _ in range(2):
-            run(model.forward_steps), run(model.reference_steps)
-        for _ in range(args.repeats):
-            for name, path in (("fast", model.forward_steps), ("plain", model.reference_steps)):
-                start = time.perf_counter()
-                run(path)
-                times[name].append(time.perf_counter() - start)
+        times = interleaved({"fast": lambda: run(model.forward_steps), "plain": lambda: run(model.reference_steps)},
+                            args.repeats, warmup=2)
         best = {k: min(v) * 1000 for k, v in times.items()}
         median = {k: statistics.median(v) * 1000 for k, v in times.items()}
         print(f"{kind} on {args.batch} images: fast {best['fast']:.0f} ms, plain {best['plain']:.0f} ms (best of "

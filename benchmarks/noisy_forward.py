@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
-from typing import Callable
 
 import torch
 
@@ -21,12 +19,7 @@ from snnbench.allocator import retain_freed_memory
 from snnbench.memory_format import channels_last
 from snnbench.randomness import CounterStream
 from snnbench.zoo import load_model
-
-
-def _seconds(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+from timing import interleaved
 
 
 def main() -> int:
@@ -46,13 +39,8 @@ def main() -> int:
         "counter": lambda: [stream.normal_like(i, 0.1) for i in inputs],
         "randn": lambda: [torch.randn(i.shape, generator=generator) for i in inputs],
     }
-    times: dict[str, list[float]] = {name: [] for name in cases}
     with torch.no_grad():
-        for fn in cases.values():  # warm-up: compilation and first allocations
-            fn()
-        for _ in range(args.repeats):
-            for name, fn in cases.items():
-                times[name].append(_seconds(fn))
+        times = interleaved(cases, args.repeats)
     for name, seconds in times.items():
         print(f"{name:12s} best {1e3 * min(seconds):6.0f} ms   median {1e3 * statistics.median(seconds):6.0f} ms")
     off, on, counter, randn = (min(times[name]) for name in cases)

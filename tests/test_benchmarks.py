@@ -26,6 +26,13 @@ def test_model_speed_script_runs_and_checks_agreement():
     assert "logit difference: 0.00e+00" in run.stdout and "plain/fast" in run.stdout
 
 
+def test_noisy_forward_script_times_every_case():
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "noisy_forward.py"), "--batch", "4",
+                          "--repeats", "1"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert all(case in run.stdout for case in ("noise off", "noise on", "counter", "randn", "torch.randn / counter"))
+
+
 def test_near_threshold_script_runs_on_a_zoo_model():
     run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "near_threshold.py"), "--delta", "0.5",
                           "--images", "20", "mnist-convnet-lif-bptt"], capture_output=True, text=True, timeout=600)
