@@ -17,7 +17,7 @@ import yaml
 
 from .architectures.registry import ARCHITECTURES, architecture_options, create_model
 from .classifier import SpikingClassifier
-from .datasets import DATASETS, PathLike, dataset_info
+from .datasets import DATASETS, SOURCES, PathLike, dataset_info
 from .encoding import ENCODINGS
 from .neurons import NeuronSpec
 from .records import RecordError, read_yaml_record, record_to_dict
@@ -41,6 +41,16 @@ def name_problems(name: str) -> Problems:
 def dataset_problems(dataset: str) -> Problems:
     if dataset not in DATASETS:
         yield "dataset", f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}"
+
+
+def source_problems(source: Optional[str], dataset: str) -> Problems:
+    """A training-data source: registered, and a copy of ``dataset``."""
+    if source is None:
+        return
+    if source not in SOURCES:
+        yield "data", f"unknown data source {source!r}; registered: {', '.join(SOURCES)}"
+    elif SOURCES[source].dataset != dataset:
+        yield "data", f"{source} is a copy of {SOURCES[source].dataset}, not of {dataset}"
 
 
 def _value_error(make) -> Optional[str]:
@@ -120,7 +130,8 @@ class TrainingConfig:
 
     ``method`` names the defence (``bptt``, ``at``, ``rat``, ``trades``, ``tgo+at``, ...); ``epsilon`` and
     ``attack_steps`` describe adversarial training (absent for none); ``recipe`` is the recipe file's path
-    relative to the card.
+    relative to the card; ``data`` names the training images when they were not the official files: a
+    registered copy such as ``cifar10-jpeg`` (:data:`snnbench.datasets.SOURCES`; JPEG-compressed pixels).
     """
 
     method: str
@@ -129,10 +140,12 @@ class TrainingConfig:
     epsilon: Optional[float] = None
     attack_steps: Optional[int] = None
     recipe: Optional[str] = None
+    data: Optional[str] = None
 
     def record_problems(self) -> Problems:
         if not self.method.strip():
             yield "method", "must not be empty"
+
         if self.epochs is not None and self.epochs < 1:
             yield "epochs", f"must be at least 1, got {self.epochs}"
         if self.epsilon is not None and self.epsilon < 0:
@@ -230,6 +243,7 @@ class ModelCard:
             yield "benchmarks", "name at least one benchmark the model is ranked on"
         if not self.license.strip():
             yield "license", "must not be empty"
+        yield from (("training." + k, m) for k, m in source_problems(self.training.data, self.dataset))
 
     def build(self, backend: Optional[str] = None) -> SpikingClassifier:
         """The untrained model the card describes (random weights)."""

@@ -63,6 +63,8 @@ def _models(args: argparse.Namespace) -> int:
 def _model_row(card) -> list:
     training = card.training
     method = training.method if training.epsilon is None else f"{training.method} ε={training.epsilon:g}"
+    if training.data is not None:
+        method += f" on {training.data}"
     sources = [s for s, given in (("file", card.weights.file), ("hub", card.weights.hub)) if given is not None]
     return [card.name, card.dataset, card.architecture.name, card.architecture.neuron.kind, card.architecture.T,
             method, f"{card.clean_accuracy.value:.2f}% of {card.clean_accuracy.n_examples}", "+".join(sources)]
@@ -122,10 +124,10 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     card = model_card(args.model)
     benchmark = args.benchmark or card.benchmarks[0]
-    protocol = load_protocol()
+    version = load_protocol().benchmark(benchmark).version
     official = leaderboard_root() if args.out is None else Path(args.out)
-    target = result_path(official, benchmark, protocol.version, args.model)
-    state = cache_dir("evaluations", benchmark, f"v{protocol.version}", f"{args.model}.state.json")
+    target = result_path(official, benchmark, version, args.model)
+    state = cache_dir("evaluations", benchmark, f"v{version}", f"{args.model}.state.json")
     if not args.resume:
         state.unlink(missing_ok=True)
     result = evaluate(args.model, benchmark, n_examples=args.n_examples, batch_size=args.batch_size,
@@ -133,7 +135,7 @@ def _evaluate(args: argparse.Namespace) -> int:
                       progress=not args.quiet)
     if not result.official:
         # Unofficial results never enter a board's folder.
-        target = Path(args.out or "snnbench-results") / benchmark / f"v{protocol.version}" / "unofficial" / \
+        target = Path(args.out or "snnbench-results") / benchmark / f"v{version}" / "unofficial" / \
             f"{args.model}.json"
     write_result(result, target)
     state.unlink(missing_ok=True)
@@ -170,7 +172,7 @@ def _protocol(args: argparse.Namespace) -> int:
 
     protocol = load_protocol()
     names = [args.benchmark] if args.benchmark else list(protocol.benchmarks)
-    print(f"# protocol v{protocol.version} ({protocol.path})")
+    print(f"# {', '.join(protocol.benchmark(n).label for n in names)} ({protocol.path})")
     print(yaml.safe_dump({n: record_to_dict(protocol.benchmark(n)) for n in names}, sort_keys=False,
                          allow_unicode=True), end="")
     return 0

@@ -12,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Optional
 
+import torch
 import yaml
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
@@ -80,8 +81,36 @@ def load_eval_subset(name: str) -> tuple[Tensor, Tensor]:
 
 def subset_bytes(dataset: str, split: str, first: int, root: Optional[PathLike] = None) -> bytes:
     """The ``.safetensors`` bytes of the first ``first`` images of a split, read through torchvision."""
-    images, labels = split_tensors(dataset, split, root=root, first=first)
-    return save_safetensors({"images": images, "labels": labels})
+    return tensors_bytes(*split_tensors(dataset, split, root=root, first=first))
+
+
+def tensors_bytes(images: Tensor, labels: Tensor) -> bytes:
+    """A subset file's bytes: uint8 ``images`` ``[N, C, H, W]`` and int64 ``labels`` ``[N]``."""
+    if images.dtype != torch.uint8 or images.dim() != 4 or labels.shape != (len(images),):
+        raise ValueError(f"a subset holds uint8 images [N, C, H, W] and N labels, got {images.dtype} "
+                         f"{tuple(images.shape)} and labels {tuple(labels.shape)}")
+    return save_safetensors({"images": images.contiguous(), "labels": labels.to(torch.int64).contiguous()})
+
+
+def cifar10_test_prefix(path: PathLike, first: int) -> tuple[Tensor, Tensor]:
+    """The first ``first`` official CIFAR-10 test images from a decoded prefix of ``test_batch``.
+
+    ``path`` is an ``.npz`` with ``images`` (uint8 ``[n, 3, 32, 32]``, the official order) and ``labels``
+    (uint8, the first ``n`` or more test labels), such as ``test-first-1017.npz`` of this project's shared data,
+    decoded from the first 3 MiB of the official pickle. A holder of the full data set gets the same bytes
+    through torchvision with :func:`subset_bytes`.
+    """
+    import numpy as np
+
+    with np.load(path) as arrays:
+        missing = {"images", "labels"} - set(arrays.files)
+        if missing:
+            raise ValueError(f"{path}: no array(s) {', '.join(sorted(missing))}")
+        images, labels = arrays["images"], arrays["labels"]
+    if images.dtype != np.uint8 or images.shape[1:] != (3, 32, 32) or len(images) < first or len(labels) < first:
+        raise ValueError(f"{path}: expected uint8 images [>= {first}, 3, 32, 32] and >= {first} labels, got "
+                         f"{images.dtype} {images.shape} and {labels.shape}")
+    return torch.from_numpy(images[:first].copy()), torch.from_numpy(labels[:first].astype(np.int64))
 
 
 def first_test_images(dataset: str, n: int, root: Optional[PathLike] = None,
@@ -96,10 +125,15 @@ def first_test_images(dataset: str, n: int, root: Optional[PathLike] = None,
     return images.float() / 255.0, labels
 
 
-def build_eval_subset(name: str, dataset: str, split: str, first: int, root: Optional[PathLike] = None) -> SubsetInfo:
-    """Write a subset file into the package and record it in the index (a maintainer's tool)."""
+def build_eval_subset(name: str, dataset: str, split: str, first: int, root: Optional[PathLike] = None,
+                      tensors: Optional[tuple[Tensor, Tensor]] = None) -> SubsetInfo:
+    """Write a subset file into the package and record it in the index (a maintainer's tool).
+
+    The images come through torchvision from ``root``, or are the given uint8 ``tensors`` (for example
+    :func:`cifar10_test_prefix`)."""
     file = f"{name}.safetensors"
-    atomic_write_bytes(BUNDLED / file, subset_bytes(dataset, split, first, root))
+    data = tensors_bytes(*tensors) if tensors is not None else subset_bytes(dataset, split, first, root)
+    atomic_write_bytes(BUNDLED / file, data)
     info = SubsetInfo(name, dataset, split, first, file, sha256_file(BUNDLED / file))
     entries = {k: {f: getattr(v, f) for f in ("dataset", "split", "first", "file", "sha256")}
                for k, v in _read_index().items()}

@@ -147,17 +147,17 @@ def evaluate(model: Union[str, SpikingClassifier], benchmark: Union[str, Benchma
                 "seed": bench.seed if seed is None else seed}
     departures = _departures(bench, card, model, settings)
     if bench.name not in protocol.benchmarks or bench != protocol.benchmark(bench.name):
-        departures.append(f"the benchmark's settings are not those of protocol v{protocol.version}")
+        departures.append(f"the benchmark's settings are not those of {bench.label} in force")
     images, labels = _benchmark_data(bench, settings["n_examples"], data_root)
     images, labels = images.to(device), labels.to(device)
     run = _Evaluation(model, bench, settings, images, labels, progress)
     key = json.dumps([card.name, model.provenance.sha256 if model.provenance else None, bench.name,
-                      protocol.version, settings])
+                      bench.version, settings])
     state_path = Path(resume) if resume is not None else None
     state = EvaluationState.load(state_path, key)
     run.execute(state, state_path)
     seconds = state.clean_seconds + sum(p.seconds for p in state.attacks.values())
-    return run.result(state, card, protocol.version, departures, seconds, str(device))
+    return run.result(state, card, bench.version, departures, seconds, str(device))
 
 
 def _card_and_model(model: Union[str, SpikingClassifier], zoo: Optional[PathLike],

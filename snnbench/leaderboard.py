@@ -107,7 +107,7 @@ def _protocol_note(board: Board) -> str:
         bench = load_protocol().benchmark(board.benchmark)
     except (ValueError, FileNotFoundError):
         return ""
-    if load_protocol().version != board.version:
+    if bench.version != board.version:
         return f"Protocol v{board.version} is no longer in force; this board is kept as it was."
     attacks = ", ".join(f"{a.name}" for a in bench.attacks)
     return (f"L∞, ε = {bench.epsilon:g}, on the first {bench.n_examples} {bench.dataset} {bench.split} images; "

@@ -1,6 +1,6 @@
 """The evaluation protocol: ``benchmarks.yaml`` read into validated :class:`Benchmark` records.
 
-A protocol version fixes, per benchmark, the data (dataset, split, the evaluation subset and its sha256),
+Each benchmark carries its own version. A version fixes the data (dataset, split, the evaluation subset and its sha256),
 the threat model and ε, the seed and batch size, how stochastic models are attacked and judged, the
 thresholds of the reliability diagnostics, and the attack list with every budget written out. Results name
 the version they were produced under; a new version starts new leaderboard folders.
@@ -8,6 +8,8 @@ the version they were produced under; a new version starts new leaderboard folde
 from __future__ import annotations
 
 import difflib
+import hashlib
+import json
 import sys
 import sysconfig
 from dataclasses import dataclass, field, fields
@@ -20,7 +22,7 @@ from .cards import dataset_problems
 from .datasets import PathLike
 from .eval_subsets import subset_info
 from .gradient_modes import MODES
-from .records import read_yaml_record
+from .records import read_yaml_record, record_to_dict
 
 Problems = Iterator[tuple[str, str]]
 
@@ -95,6 +97,7 @@ class DiagnosticThresholds:
 @dataclass(frozen=True)
 class Benchmark:
     name: str
+    version: int
     dataset: str
     split: Literal["test"]
     subset: Optional[str]  # a bundled subset, or None for the split's first n_examples through torchvision
@@ -109,6 +112,8 @@ class Benchmark:
 
     def record_problems(self) -> Problems:
         yield from dataset_problems(self.dataset)
+        if self.version < 1:
+            yield "version", f"must be at least 1, got {self.version}"
         if not 0 < self.epsilon <= 1:
             yield "epsilon", f"must lie in (0, 1], got {self.epsilon}"
         if self.n_examples < 1 or self.batch_size < 1:
@@ -133,6 +138,16 @@ class Benchmark:
     def attack(self, name: str) -> AttackEntry:
         return next(a for a in self.attacks if a.name == name)
 
+    @property
+    def label(self) -> str:
+        """``<name> v<version>``, as boards and messages name a protocol."""
+        return f"{self.name} v{self.version}"
+
+    def fingerprint(self) -> str:
+        """sha256 of every setting that can move a number (the record without its name and version)."""
+        settings = {k: v for k, v in record_to_dict(self).items() if k not in ("name", "version")}
+        return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+
 
 @dataclass(frozen=True)
 class SubsetPin:
@@ -144,7 +159,6 @@ class SubsetPin:
 
 @dataclass(frozen=True)
 class Protocol:
-    protocol: int
     subsets: Mapping[str, SubsetPin]
     benchmarks: Mapping[str, Benchmark]
     path: Optional[Path] = field(default=None, compare=False, metadata={"record": False})
@@ -164,13 +178,9 @@ class Protocol:
             if pin.sha256 != info.sha256:
                 yield f"subsets.{name}.sha256", f"pins {pin.sha256} but the package bundles {info.sha256}"
 
-    @property
-    def version(self) -> int:
-        return self.protocol
-
     def benchmark(self, name: str) -> Benchmark:
         if name not in self.benchmarks:
-            raise ValueError(f"unknown benchmark {name!r}; protocol v{self.protocol} has {', '.join(self.benchmarks)}")
+            raise ValueError(f"unknown benchmark {name!r}; the protocol has {', '.join(self.benchmarks)}")
         return self.benchmarks[name]
 
 
@@ -186,5 +196,5 @@ def protocol_path() -> Path:
 
 
 def load_protocol(path: Optional[PathLike] = None) -> Protocol:
-    """The protocol in force (or the one at ``path``), validated."""
+    """The protocols in force (or the ones at ``path``), validated."""
     return read_yaml_record(Protocol, path or protocol_path(), "protocol file")

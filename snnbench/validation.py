@@ -106,7 +106,7 @@ def benchmark_problems(card: ModelCard) -> Iterator[str]:
     protocol = load_protocol()
     for name in card.benchmarks:
         if name not in protocol.benchmarks:
-            yield (f"field 'benchmarks': protocol v{protocol.version} has no benchmark {name!r}; it has "
+            yield (f"field 'benchmarks': the protocol has no benchmark {name!r}; it has "
                    f"{', '.join(protocol.benchmarks)}")
         elif protocol.benchmarks[name].dataset != card.dataset:
             yield f"field 'benchmarks': {name} is a {protocol.benchmarks[name].dataset} benchmark, not {card.dataset}"

@@ -23,3 +23,12 @@ def shared_data() -> Path:
     if not (root / "MNIST" / "raw" / "t10k-images-idx3-ubyte").exists():
         pytest.skip(f"MNIST not found under {root} (only present beside the development checkout)")
     return root
+
+
+@pytest.fixture
+def shared_cifar10() -> Path:
+    """``../shared/data/cifar10`` (the byte-exact first 1017 test images and a JPEG copy); else the test skips."""
+    root = Path(os.environ.get("SNNBENCH_SHARED_DATA", SHARED_DATA)) / "cifar10"
+    if not (root / "test-first-1017.npz").exists():
+        pytest.skip(f"CIFAR-10 test prefix not found under {root} (only present beside the development checkout)")
+    return root

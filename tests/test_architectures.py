@@ -40,14 +40,16 @@ def expected_convnet(c_in, size):
     return conv(c_in, 32, 3) + bn(32) + conv(32, 64, 3) + bn(64) + linear(64 * (size // 4) ** 2, 10)
 
 
-def expected_vgg11(c_in, size):
+def expected_vgg11(c_in, size, width=64, hidden=4096):
     total, prev = 0, c_in
     for stage in VGG11_STAGES:
-        for width in stage:
-            total += conv(prev, width, 3, bias=True) + bn(width)
-            prev = width
-    flat = 512 * (size // 8) ** 2
-    return total + linear(flat, 4096) + linear(4096, 4096) + linear(4096, 10)
+        for multiple in stage:
+            total += conv(prev, multiple * width, 3, bias=True) + bn(multiple * width)
+            prev = multiple * width
+    flat = 8 * width * (size // 8) ** 2
+    if hidden == 0:
+        return total + linear(flat, 10)
+    return total + linear(flat, hidden) + linear(hidden, hidden) + linear(hidden, 10)
 
 
 def expected_sew_resnet19(c_in):
@@ -78,6 +80,8 @@ def expected_wrn16(c_in):
     ("convnet", CIFAR, 60_458, expected_convnet(3, 32)),
     ("vgg11", CIFAR, 61_377_034, expected_vgg11(3, 32)),
     ("vgg11", MNIST, 46_695_818, expected_vgg11(1, 28)),
+    ("vgg11", dict(CIFAR, width=16, hidden=256), 1_282_186, expected_vgg11(3, 32, 16, 256)),
+    ("vgg11", dict(CIFAR, width=16, hidden=0), 709_770, expected_vgg11(3, 32, 16, 0)),
     ("sew_resnet19", CIFAR, 17_222_730, expected_sew_resnet19(3)),
     ("sew_resnet19", MNIST, 17_221_578, expected_sew_resnet19(1)),
     ("wrn16", CIFAR, 2_748_902, expected_wrn16(3)),
@@ -85,6 +89,7 @@ def expected_wrn16(c_in):
 ])
 def test_parameter_counts(name, data, count, formula):
     model = create_model(name, neuron=EAGER, **data)
+    assert VGG11_STAGES == ((1,), (2, 4), (8, 8, 8), (8, 8))  # the literature's 64-128-256-512 at width 64
     assert count == formula
     assert n_params(model) == count
 

@@ -37,8 +37,44 @@ def test_tampered_subset_is_refused(monkeypatch, tmp_path):
 
 
 def test_unknown_subset_is_named():
-    with pytest.raises(ValueError, match="unknown evaluation subset 'cifar10-test-1000'; bundled: mnist-test-1000"):
-        load_eval_subset("cifar10-test-1000")
+    with pytest.raises(ValueError, match="unknown evaluation subset 'cifar100-test-1000'; bundled: "
+                                         "cifar10-test-1000, mnist-test-1000"):
+        load_eval_subset("cifar100-test-1000")
+
+
+# Published facts of the official CIFAR-10 test set: its first ten labels (cat, ship, ship, airplane, frog, frog,
+# automobile, frog, cat, automobile) and the first pixel of image 0.
+CIFAR10_TEST_FIRST_LABELS = [3, 8, 8, 0, 6, 6, 1, 6, 3, 1]
+# sha256 of the raw uint8 bytes of the first 1000 official test images [1000, 3, 32, 32] (../shared/data/cifar10).
+CIFAR10_TEST_1000_PIXELS_SHA256 = "f167149948fc8fe0b9a76ba86421e987817f98b63761ba9415c5d42664d51f03"
+
+
+def test_bundled_cifar10_subset_is_the_official_first_1000_test_images(monkeypatch, tmp_path):
+    import hashlib
+
+    from safetensors.torch import load
+
+    monkeypatch.setenv("SNNBENCH_DATA", str(tmp_path / "nothing-here"))
+    images, labels = load_eval_subset("cifar10-test-1000")
+    assert images.shape == (1000, 3, 32, 32) and labels[:10].tolist() == CIFAR10_TEST_FIRST_LABELS
+    assert (images[0, :, 0, 0] * 255).tolist() == [158.0, 112.0, 49.0]
+    raw = load(subset_info("cifar10-test-1000").path.read_bytes())
+    assert raw["images"].dtype == torch.uint8
+    assert hashlib.sha256(raw["images"].numpy().tobytes()).hexdigest() == CIFAR10_TEST_1000_PIXELS_SHA256
+    assert torch.bincount(labels, minlength=10).min() >= 80
+
+
+def test_cifar10_subset_rebuilds_identically_from_the_shared_prefix(shared_cifar10: Path):
+    prefix = eval_subsets.cifar10_test_prefix(shared_cifar10 / "test-first-1017.npz", 1000)
+    rebuilt = eval_subsets.tensors_bytes(*prefix)
+    assert rebuilt == subset_info("cifar10-test-1000").path.read_bytes()
+
+
+def test_a_subset_file_holds_uint8_images_and_matching_labels():
+    with pytest.raises(ValueError, match="a subset holds uint8 images"):
+        eval_subsets.tensors_bytes(torch.zeros(2, 3, 4, 4), torch.zeros(2, dtype=torch.int64))
+    with pytest.raises(ValueError, match="and N labels"):
+        eval_subsets.tensors_bytes(torch.zeros(2, 3, 4, 4, dtype=torch.uint8), torch.zeros(3, dtype=torch.int64))
 
 
 def test_data_root_precedence(monkeypatch, tmp_path):
@@ -91,3 +127,76 @@ def test_atomic_writes_replace_whole_files_with_ordinary_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert target.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+def write_image_folder(root: Path, per_class: int = 3, size: int = 32) -> dict:
+    """A lossless (PNG) stand-in for the JPEG copy: ``<root>/cifar10/jpeg/train/<class>/NNNN.png``."""
+    from PIL import Image
+    import numpy as np
+
+    pixels = {}
+    for label, name in enumerate(CLASSES):
+        folder = root / "cifar10" / "jpeg" / "train" / name
+        folder.mkdir(parents=True)
+        for index in range(per_class):
+            value = np.full((size, size, 3), 10 * label + index, dtype=np.uint8)
+            value[0, 0] = (label, index, 255)
+            Image.fromarray(value).save(folder / f"{index:04d}.png")
+            pixels[index, label] = value
+    return pixels
+
+
+def test_image_folder_copy_is_read_in_index_then_class_order(tmp_path):
+    from snnbench.datasets import split_tensors
+
+    pixels = write_image_folder(tmp_path)
+    images, labels = split_tensors("cifar10", "train", root=tmp_path, source="cifar10-jpeg")
+    assert images.shape == (30, 3, 32, 32) and images.dtype == torch.uint8
+    assert labels.tolist() == list(range(10)) * 3  # image 0 of every class, then image 1, ...
+    for position, (index, label) in enumerate((i, c) for i in range(3) for c in range(10)):
+        assert torch.equal(images[position], torch.from_numpy(pixels[index, label]).permute(2, 0, 1))
+    first, first_labels = split_tensors("cifar10", "train", root=tmp_path, source="cifar10-jpeg", first=12)
+    assert torch.equal(first, images[:12]) and first_labels.tolist() == labels[:12].tolist()
+    assert torch.bincount(labels[-10:], minlength=10).tolist() == [1] * 10  # a holdout from the end is balanced
+
+
+def test_image_folder_copy_errors_name_the_folder_or_file(tmp_path):
+    from snnbench.datasets import split_tensors
+
+    with pytest.raises(DataMissingError, match=f"no folder {tmp_path}/cifar10/jpeg/train"):
+        split_tensors("cifar10", "train", root=tmp_path, source="cifar10-jpeg")
+    with pytest.raises(ValueError, match="source 'cifar10-jpeg' is a copy of cifar10, not of mnist"):
+        split_tensors("mnist", "train", root=tmp_path, source="cifar10-jpeg")
+    with pytest.raises(ValueError, match="unknown data source 'svhn-png'; registered: cifar10-jpeg"):
+        split_tensors("cifar10", "train", root=tmp_path, source="svhn-png")
+    write_image_folder(tmp_path)
+    with pytest.raises(ValueError, match="has only 30 images, fewer than 31"):
+        split_tensors("cifar10", "train", root=tmp_path, source="cifar10-jpeg", first=31)
+    gap = tmp_path / "cifar10" / "jpeg" / "train" / "dog" / "0001.png"
+    gap.rename(gap.with_name("0007.png"))
+    with pytest.raises(ValueError, match="dog/0007.png: index 7 but class 'dog' has 3 images numbered from 0"):
+        split_tensors("cifar10", "train", root=tmp_path, source="cifar10-jpeg")
+
+
+def test_image_folder_copy_refuses_images_of_another_size(tmp_path):
+    from snnbench.datasets import split_tensors
+
+    write_image_folder(tmp_path, per_class=1, size=28)
+    with pytest.raises(ValueError, match="airplane/0000.png: 28×28 pixels, cifar10 images are 32×32"):
+        split_tensors("cifar10", "train", root=tmp_path, source="cifar10-jpeg")
+
+
+def test_the_shared_jpeg_copy_matches_the_byte_exact_test_images(shared_cifar10: Path):
+    """Class ``c``'s image ``k`` of the JPEG copy is the official test image that is the ``k``-th of class ``c``."""
+    from snnbench.datasets import split_tensors
+
+    exact, exact_labels = eval_subsets.cifar10_test_prefix(shared_cifar10 / "test-first-1017.npz", 200)
+    jpeg, jpeg_labels = split_tensors("cifar10", "test", root=shared_cifar10.parent, source="cifar10-jpeg", first=50)
+    for position in range(50):  # image `position // 10` of class `position % 10`
+        label, index = position % 10, position // 10
+        official = torch.nonzero(exact_labels == label).flatten()[index]
+        error = (jpeg[position].float() - exact[official].float()).pow(2).mean()
+        assert jpeg_labels[position] == label and 10 * torch.log10(255 ** 2 / error) > 20  # PSNR in dB

@@ -1,7 +1,8 @@
-"""Protocol v1 as committed in benchmarks.yaml, and the schema that guards it."""
+"""The protocols as committed in benchmarks.yaml, and the schema that guards them."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import pytest
 import yaml
@@ -15,14 +16,44 @@ def _raw() -> dict:
     return yaml.safe_load(protocol_path().read_text())
 
 
-def test_protocol_v1_as_committed():
+# Every benchmark's settings at its version. A change to benchmarks.yaml that can move a number changes a
+# fingerprint: give that benchmark a new version (and a new board) and add the new pin here; never edit a pin.
+FINGERPRINTS = {
+    ("mnist-linf", 1): "4e6630e3993c4e2ac688698c1d0d632e7899dc58190d5b9fa519685c451cbe6f",
+    ("cifar10-linf-1000", 1): "0f696b1f6dc16ef269da0bc46f1d26ed1ff84bd64823b9405a0b0cdb1c94f8d8",
+    ("cifar10-linf", 1): "60c791ca54710734e0c0201f39f0a65685bdf99042c9722f7e72fc0fee663f54",
+    ("cifar100-linf", 1): "77eaaf15460a4397496a9ef2caeb220ced8c7d517cc83f56fb95419499c2e1a9",
+}
+
+
+@pytest.mark.parametrize("name", ["mnist-linf", "cifar10-linf-1000", "cifar10-linf", "cifar100-linf"])
+def test_no_benchmark_changes_without_a_new_version(name):
+    bench = load_protocol().benchmark(name)
+    assert (name, bench.version) in FINGERPRINTS, f"{bench.label} has no pinned fingerprint"
+    assert bench.fingerprint() == FINGERPRINTS[name, bench.version], (
+        f"{bench.label}'s settings changed: a change that can move a number needs a new version of {name}")
+
+
+def test_fingerprint_sees_every_setting_but_not_the_version():
+    bench = load_protocol().benchmark("mnist-linf")
+    assert dataclasses.replace(bench, version=2).fingerprint() == bench.fingerprint()
+    for change in ({"epsilon": 0.2}, {"seed": 1}, {"batch_size": 100}, {"attacks": bench.attacks[:-1]},
+                   {"attacks": (dataclasses.replace(bench.attacks[0], params={"steps": 99}),) + bench.attacks[1:]}):
+        assert dataclasses.replace(bench, **change).fingerprint() != bench.fingerprint(), change
+
+
+def test_protocols_as_committed():
     protocol = load_protocol()
-    assert protocol.version == 1 and set(protocol.benchmarks) == {"mnist-linf", "cifar10-linf", "cifar100-linf"}
+    assert set(protocol.benchmarks) == {"mnist-linf", "cifar10-linf-1000", "cifar10-linf", "cifar100-linf"}
+    assert {b.version for b in protocol.benchmarks.values()} == {1}
     mnist = protocol.benchmark("mnist-linf")
     assert (mnist.epsilon, mnist.subset, mnist.n_examples) == (0.1, "mnist-test-1000", 1000)
     for name in ("cifar10-linf", "cifar100-linf"):
         bench = protocol.benchmark(name)
         assert bench.epsilon == pytest.approx(8 / 255) and bench.subset is None and bench.n_examples == 10000
+    small = protocol.benchmark("cifar10-linf-1000")
+    assert (small.subset, small.n_examples, small.dataset) == ("cifar10-test-1000", 1000, "cifar10")
+    assert small.epsilon == 8 / 255 and small.attacks == mnist.attacks  # the same attack list and budgets
     reference, prior = mnist.attacks[0], mnist.attacks[1]
     built = reference.build(0.1, 3, 1)
     assert isinstance(built, SAPGD) and built.steps == 100 and built.gradient.mode == "assg"
@@ -42,6 +73,7 @@ def test_protocol_v1_as_committed():
     (lambda b: b["attacks"][2]["gradient"].update(mode="magic"), "unknown gradient mode 'magic'"),
     (lambda b: b.update(subset="mnist-test-5000"), "unknown evaluation subset"),
     (lambda b: b.update(epsilon=25), "must lie in (0, 1]"),
+    (lambda b: b.update(version=0), "must be at least 1"),
 ])
 def test_protocol_mistakes_are_named(edit, words):
     raw = copy.deepcopy(_raw())

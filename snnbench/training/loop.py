@@ -82,7 +82,8 @@ def train(recipe: Union[Recipe, PathLike], out_dir: PathLike, *, data_root: Opti
 
 def _training_data(recipe: Recipe, data: Optional[tuple[Tensor, Tensor]], root: Optional[PathLike],
                    download: bool) -> TrainingData:
-    images, labels = data if data is not None else split_tensors(recipe.dataset, "train", root=root, download=download)
+    images, labels = data if data is not None else split_tensors(recipe.dataset, "train", root=root,
+                                                                 download=download, source=recipe.data)
     if recipe.holdout >= len(labels):
         raise ValueError(f"holdout {recipe.holdout} leaves no training images out of {len(labels)}")
     cut = len(labels) - recipe.holdout
@@ -320,7 +321,8 @@ def _card_for(recipe: Recipe, model: SpikingClassifier, weights: Path, accuracy:
         recipe_link = os.path.relpath(recipe.path.resolve(), card_dir.resolve())
     training = TrainingConfig(method=recipe.method, surrogate=recipe.surrogate, epochs=recipe.epochs,
                               epsilon=adversary.epsilon if adversary else None,
-                              attack_steps=adversary.steps if adversary else None, recipe=recipe_link)
+                              attack_steps=adversary.steps if adversary else None, recipe=recipe_link,
+                              data=recipe.data)
     return ModelCard(name=recipe.name, dataset=recipe.dataset, benchmarks=recipe.benchmarks,
                      architecture=recipe.architecture, training=training, stochastic=model.stochastic,
                      weights=WeightsConfig(sha256=sha256_file(weights), file=weights.name),

@@ -1,6 +1,7 @@
 """Training recipes: one YAML file says everything a training run does, validated like a model card.
 
-A recipe names the dataset, the architecture (the same section as a card's), the training surrogate, the
+A recipe names the dataset (and, with ``data``, a registered copy of it to train on instead of the
+official files, such as ``cifar10-jpeg``), the architecture (the same section as a card's), the training surrogate, the
 method and its hyper-parameters, the optimiser and schedule, epochs, batch size, seed and augmentation.
 ``method`` is one defence or a stack of them joined by ``+``:
 
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Literal, Mapping, Optional
 
-from ..cards import ArchitectureConfig, SurrogateConfig, dataset_problems, name_problems
+from ..cards import ArchitectureConfig, SurrogateConfig, dataset_problems, name_problems, source_problems
 from ..datasets import PathLike
 from ..records import read_yaml_record
 
@@ -140,6 +141,7 @@ class Recipe:
     sr: Optional[SparsityConfig] = None
     tgo: Optional[TGOConfig] = None
     augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
+    data: Optional[str] = None  # a registered copy of the dataset to train on (snnbench.datasets.SOURCES)
     holdout: int = 0  # the last `holdout` training images are kept out of training, for validation
     train_examples: Optional[int] = None  # train on the first N (after the holdout is set aside)
     benchmarks: tuple[str, ...] = ()  # written into the card
@@ -154,6 +156,7 @@ class Recipe:
     def record_problems(self) -> Problems:
         yield from name_problems(self.name)
         yield from dataset_problems(self.dataset)
+        yield from source_problems(self.data, self.dataset)
         yield from self._method_problems()
         if self.epochs < 1:
             yield "epochs", f"must be at least 1, got {self.epochs}"
