@@ -116,8 +116,8 @@ def test_cli_models_reports_a_broken_card(tmp_path, capsys):
 
 
 def test_validate_on_a_dataset_without_bundled_images_reports_missing_data(tmp_path, capsys):
-    card = tmp_path / "cifar10" / "tiny-cifar.yaml"
-    data = card_data("tiny-cifar", dataset="cifar10", benchmarks=["cifar10-linf"])
+    card = tmp_path / "cifar100" / "tiny-cifar.yaml"  # CIFAR-10's first 1000 test images are bundled; CIFAR-100's not
+    data = card_data("tiny-cifar", dataset="cifar100", benchmarks=["cifar100-linf"])
     data["architecture"]["options"] = {"channels": [4, 8]}
     torch.manual_seed(0)
     model = parse_record(ModelCard, data, "card").build("eager")
@@ -128,7 +128,7 @@ def test_validate_on_a_dataset_without_bundled_images_reports_missing_data(tmp_p
     card.write_text(yaml.safe_dump(data))
     report = validate_card(card, data_root=tmp_path / "no-data", backend="eager")
     assert len(report.problems) == 1 and "cannot read the evaluation images" in report.problems[0]
-    assert "CIFAR10 (test) not found under data root" in report.problems[0]
+    assert "CIFAR100 (test) not found under data root" in report.problems[0]
 
 
 def test_benchmarks_must_exist_and_match_the_dataset(tmp_path):
