@@ -207,16 +207,9 @@ class _Evaluation:
 
     # --- judging -------------------------------------------------------------------------------------
 
-    @torch.no_grad()
     def correct(self, x: Tensor, y: Tensor, purpose: str) -> Tensor:
         """Per sample: correct on ``x`` (in every noisy pass, for a stochastic model)."""
-        self.model.eval()
-        passes = self.bench.stochastic.passes if self.stochastic else 1
-        ok = torch.ones(len(y), dtype=torch.bool, device=y.device)
-        for k in range(passes):
-            self.model.reseed(derive_seed(self.seed, "judge", purpose, k))
-            ok &= self.model(x).argmax(1) == y
-        return ok
+        return judge(self.model, x, y, self.bench, self.seed, purpose)
 
     # --- the run -----------------------------------------------------------------------------------------
 
@@ -368,6 +361,19 @@ class _Evaluation:
         return Environment(protocol=version, snnbench=__version__, torch=torch.__version__,
                            python=platform.python_version(), device=device, threads=torch.get_num_threads(),
                            seed=self.seed, date=datetime.now(timezone.utc).strftime("%Y-%m-%d"))
+
+
+@torch.no_grad()
+def judge(model: SpikingClassifier, x: Tensor, y: Tensor, bench: Benchmark, seed: int, purpose: str) -> Tensor:
+    """Per sample: ``model`` (in ``eval()``) classifies ``x`` correctly — for a stochastic model, in every one of
+    the benchmark's ``passes`` noisy forward passes, pass ``k`` seeded by ``(seed, "judge", purpose, k)``."""
+    model.eval()
+    passes = bench.stochastic.passes if model.stochastic else 1
+    ok = torch.ones(len(y), dtype=torch.bool, device=y.device)
+    for k in range(passes):
+        model.reseed(derive_seed(seed, "judge", purpose, k))
+        ok &= model(x).argmax(1) == y
+    return ok
 
 
 def worst_case(clean: list[bool], fooled: Iterable[set[int]]) -> list[bool]:
