@@ -221,12 +221,17 @@ class _Evaluation:
             state.zero_gradient = self._zero_gradients(state.clean)
             state.clean_seconds = time.perf_counter() - start
             state.save(path)
-        for entry in self.bench.attacks:
-            if entry.name not in state.attacks:
+        for entry, restart in self.runs():
+            name = entry.run_name(restart)
+            if name not in state.attacks:
                 reason = self._inapplicable(entry)
-                samples = [] if reason else self._samples_for(entry, state)
-                state.attacks[entry.name] = AttackProgress(samples=samples, not_applicable=reason)
-            self._run_attack(entry, state, path)
+                samples = [] if reason else self._samples_for(entry, restart, state)
+                state.attacks[name] = AttackProgress(samples=samples, not_applicable=reason)
+            self._run_attack(entry, name, state, path)
+
+    def runs(self) -> list[tuple[AttackEntry, int]]:
+        """Every run of the protocol in order: each attack entry, each of its restarts."""
+        return [(entry, restart) for entry in self.bench.attacks for restart in range(entry.restarts)]
 
     def _inapplicable(self, entry: AttackEntry) -> Optional[str]:
         """Why the entry's gradient mode cannot differentiate this model; the headline attacks must apply."""
@@ -262,27 +267,31 @@ class _Evaluation:
             zero += int((grad.flatten(1).abs().amax(1) == 0).sum())
         return zero
 
-    def _samples_for(self, entry: AttackEntry, state: EvaluationState) -> list[int]:
+    def _samples_for(self, entry: AttackEntry, restart: int, state: EvaluationState) -> list[int]:
+        if restart > 0:  # what the previous restart of this entry left standing
+            previous = state.attacks[entry.run_name(restart - 1)]
+            fooled = set(previous.fooled)
+            return [i for i in previous.samples if i not in fooled]
         clean = [i for i, ok in enumerate(state.clean) if ok]
         if entry.samples == "clean":
             return clean
         fooled = {i for p in state.attacks.values() for i in p.fooled}
         return [i for i in clean if i not in fooled]
 
-    def _run_attack(self, entry: AttackEntry, state: EvaluationState, path: Optional[Path]) -> None:
-        progress = state.attacks[entry.name]
+    def _run_attack(self, entry: AttackEntry, name: str, state: EvaluationState, path: Optional[Path]) -> None:
+        progress = state.attacks[name]
         batches = self.batches(progress.samples)
-        bar = tqdm(total=len(progress.samples), desc=entry.name, unit="img", disable=not self.progress,
+        bar = tqdm(total=len(progress.samples), desc=name, unit="img", disable=not self.progress,
                    dynamic_ncols=True, initial=sum(len(b) for b in batches[:progress.done_batches]))
         for index in range(progress.done_batches, len(batches)):
             batch = batches[index]
             start = time.perf_counter()
             live = LiveCount(bar, before=progress.forward) if self.progress else None
             with counted_passes(self.model, live) as counter:
-                attack = entry.build(self.bench.epsilon, derive_seed(self.seed, entry.name, index), self.eot)
+                attack = entry.build(self.bench.epsilon, derive_seed(self.seed, name, index), self.eot)
                 x, y = self.images[batch], self.labels[batch]
                 x_adv = attack(self.model, x, y)
-                survived = self.correct(x_adv, y, f"{entry.name}/{index}")
+                survived = self.correct(x_adv, y, f"{name}/{index}")
             progress.fooled += [i for i, ok in zip(batch, survived.tolist()) if not ok]
             progress.seconds += time.perf_counter() - start
             progress.forward += counter.forward
@@ -298,22 +307,28 @@ class _Evaluation:
                device: str) -> Result:
         n = len(self.labels)
         clean = state.clean
-        fooled_by = {name: set(p.fooled) for name, p in state.attacks.items()}
+        runs = self.runs()
+        fooled_by = {entry.run_name(r): set(state.attacks[entry.run_name(r)].fooled) for entry, r in runs}
         robust = worst_case(clean, fooled_by.values())
-        role = {a.role: a.name for a in self.bench.attacks}
 
-        def alone(attack: str) -> float:
-            return percent(worst_case(clean, [fooled_by[attack]]))
+        def alone(role: str) -> float:  # every restart of the entry with that role
+            return percent(worst_case(clean, [fooled_by[e.run_name(r)] for e, r in runs if e.role == role]))
 
         clean_flags = "".join("1" if ok else "0" for ok in clean)
         robust_flags = "".join("1" if ok else "0" for ok in robust)
-        outcomes = tuple(self._outcome(entry, state.attacks[entry.name]) for entry in self.bench.attacks)
-        robust_accuracy, prior = percent(robust), alone(role["prior"])
+        outcomes, before = [], set()
+        for entry, restart in runs:
+            fooled = fooled_by[entry.run_name(restart)]
+            outcomes.append(self._outcome(entry, restart, state.attacks[entry.run_name(restart)],
+                                          len(fooled - before)))
+            before |= fooled
+        outcomes = tuple(outcomes)
+        robust_accuracy, prior = percent(robust), alone("prior")
         diagnostics = tuple(self._diagnostics(state, outcomes, robust_accuracy > percent(clean)))
         return Result(
             model=card.name, benchmark=self.bench.name, protocol=version, official=not departures,
             departures=tuple(departures), n_examples=n, clean_accuracy=percent(clean),
-            robust_accuracy=robust_accuracy, reference_accuracy=alone(role["reference"]), prior_accuracy=prior,
+            robust_accuracy=robust_accuracy, reference_accuracy=alone("reference"), prior_accuracy=prior,
             overestimate=round(prior - robust_accuracy, 10), attacks=outcomes, clean_flags=clean_flags,
             robust_flags=robust_flags, flags_sha256=flags_digest(clean_flags, robust_flags),
             reliable=not any(d.unreliable for d in diagnostics), diagnostics=diagnostics, seconds=round(seconds, 1),
@@ -321,12 +336,13 @@ class _Evaluation:
             model_summary=_summary(card, self.model), environment=self._environment(version, device))
 
     @staticmethod
-    def _outcome(entry: AttackEntry, progress: AttackProgress) -> AttackOutcome:
+    def _outcome(entry: AttackEntry, restart: int, progress: AttackProgress, first_to_fool: int) -> AttackOutcome:
         attacked, fooled = len(progress.samples), len(progress.fooled)
-        return AttackOutcome(name=entry.name, role=entry.role, attacked=attacked, robust=attacked - fooled,
+        return AttackOutcome(name=entry.run_name(restart), role=entry.role, attacked=attacked,
+                             robust=attacked - fooled,
                              accuracy=100.0 * (attacked - fooled) / attacked if attacked else 100.0,
                              seconds=round(progress.seconds, 1), forward=progress.forward, backward=progress.backward,
-                             not_applicable=progress.not_applicable)
+                             not_applicable=progress.not_applicable, restart=restart, first_to_fool=first_to_fool)
 
     def _diagnostics(self, state: EvaluationState, outcomes: tuple[AttackOutcome, ...],
                      robust_above_clean: bool) -> Iterator[Diagnostic]:
@@ -338,11 +354,12 @@ class _Evaluation:
         elif state.zero_gradient:
             yield Diagnostic("zero-gradient", f"{state.zero_gradient} clean-correct samples have a zero input "
                              f"gradient through the training surrogate", False)
-        gradient_free = [o for o in outcomes if self.bench.attack(o.name).attack == "Square"]
-        for outcome in gradient_free:
-            gain = 100.0 * (outcome.attacked - outcome.robust) / attacked
-            if outcome.robust < outcome.attacked:
-                yield Diagnostic("gradient-free-gain", f"{outcome.name} fooled {outcome.attacked - outcome.robust} "
+        # Gradient-free attacks run after every gradient attack (Benchmark checks it), so what they are the
+        # first to fool, every gradient attack missed.
+        for (entry, _), outcome in zip(self.runs(), outcomes):
+            if entry.gradient_free and outcome.first_to_fool:
+                gain = 100.0 * outcome.first_to_fool / attacked
+                yield Diagnostic("gradient-free-gain", f"{outcome.name} fooled {outcome.first_to_fool} "
                                  f"samples ({gain:.1f}%) that every gradient attack missed: a sign of gradient "
                                  f"masking", gain > limits.square_gain_percent)
         for outcome in outcomes:

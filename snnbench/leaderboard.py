@@ -62,8 +62,19 @@ def _check_placement(result: Result, path: Path, benchmark: str, version: int) -
         raise ValueError(f"{path}: " + "; ".join(problems))
 
 
+def last_restart_gain(result: Result) -> Optional[float]:
+    """Percent of the samples that the protocol's last restart (a run ``r ≥ 1`` of an entry) was the first to
+    fool: how much one more restart lowered the headline. None when the protocol has no restarts."""
+    restarts = [a for a in result.attacks if a.restart > 0 and a.first_to_fool is not None]
+    return 100.0 * restarts[-1].first_to_fool / result.n_examples if restarts else None
+
+
 def board_frame(results: tuple[Result, ...]) -> pd.DataFrame:
-    """The board's rows, ranked: robust accuracy first, then clean accuracy, then the name."""
+    """The board's rows, ranked: robust accuracy first, then clean accuracy, then the name.
+
+    A ``last restart`` column (:func:`last_restart_gain`) follows the overestimate when any result has restarts.
+    """
+    gains = [last_restart_gain(r) for r in results]
     rows = [{
         "model": r.model, "architecture": r.model_summary.architecture, "neuron": r.model_summary.neuron,
         "T": r.model_summary.T, "defense": r.model_summary.defense, "clean": r.clean_accuracy,
@@ -75,6 +86,9 @@ def board_frame(results: tuple[Result, ...]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=COLUMNS[1:])
     if frame.empty:
         return pd.DataFrame(columns=COLUMNS)
+    if any(g is not None for g in gains):
+        frame.insert(frame.columns.get_loc("overestimate") + 1, "last restart",
+                     ["—" if g is None else f"{g:.1f}" for g in gains])
     frame = frame.sort_values(["robust", "clean", "model"], ascending=[False, False, True], kind="mergesort")
     frame.insert(0, "rank", frame["robust"].rank(method="min", ascending=False).astype(int))
     return frame.reset_index(drop=True)
@@ -93,13 +107,15 @@ def render_board(board: Board) -> str:
     frame = board_frame(board.results)
     table = tabulate(frame.values.tolist(), headers=list(frame.columns), tablefmt="github", floatfmt=".1f",
                      showindex=False) if len(frame) else "_No results yet._"
+    restarts = ("**last restart**: the share of samples, in percent, that the protocol's last restart was the "
+                "first to fool — how far from converged the row is. ") if "last restart" in frame.columns else ""
     return (f"{HEADER}# {board.benchmark} — protocol v{board.version}\n\n{protocol_note}\n\n{table}\n\n"
             "Accuracies in percent. **robust**: per sample, correct under every attack of the protocol (the "
             "headline). **reference**: the reference attack alone (SA-PGD + ASSG). **prior practice**: APGD-CE "
             "through the model's training surrogate alone, as SNN robustness has been reported so far. "
-            "**overestimate**: prior practice minus robust, in points. **reliability**: the diagnostics that put "
-            "a result in doubt, then notes that do not (such as an attack that does not apply to the model's "
-            "neurons); the result file says more.\n")
+            f"**overestimate**: prior practice minus robust, in points. {restarts}**reliability**: the diagnostics "
+            "that put a result in doubt, then notes that do not (such as an attack that does not apply to the "
+            "model's neurons); the result file says more.\n")
 
 
 def _protocol_note(board: Board) -> str:

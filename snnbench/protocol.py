@@ -7,6 +7,7 @@ the version they were produced under; a new version starts new leaderboard folde
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import json
@@ -22,7 +23,7 @@ from .cards import dataset_problems
 from .datasets import PathLike
 from .eval_subsets import subset_info
 from .gradient_modes import MODES
-from .records import read_yaml_record, record_to_dict
+from .records import read_yaml_record, record_fields
 
 Problems = Iterator[tuple[str, str]]
 
@@ -48,7 +49,9 @@ class AttackEntry:
 
     ``role``: ``reference`` (the strongest known attack), ``prior`` (how robustness has been reported so
     far) or ``extra``. ``samples``: ``clean`` runs on every clean-correct sample; ``survivors`` only on
-    samples no earlier attack has fooled.
+    samples no earlier attack has fooled. ``restarts``: how many times the attack runs; restart ``r ≥ 1``
+    runs from a new random start (its own seeds) on the samples restart ``r − 1`` left standing, and each
+    restart is reported on its own, so a reader sees what the last one still found.
     """
 
     name: str
@@ -57,8 +60,21 @@ class AttackEntry:
     samples: Literal["clean", "survivors"]
     params: Mapping[str, Any] = field(default_factory=dict)
     gradient: Optional[GradientConfig] = None
+    restarts: int = 1
+
+    def run_name(self, restart: int) -> str:
+        """How restart ``restart`` (from 0) is named in results: the entry's name, then ``name/r1``, ..."""
+        return self.name if restart == 0 else f"{self.name}/r{restart}"
+
+    @property
+    def gradient_free(self) -> bool:
+        return ATTACKS[self.attack].gradient_free
 
     def record_problems(self) -> Problems:
+        if self.restarts < 1:
+            yield "restarts", f"must be at least 1, got {self.restarts}"
+        if "/" in self.name:
+            yield "name", f"must not contain '/' (restarts are named <name>/r<k>), got {self.name!r}"
         if self.attack not in ATTACKS:
             close = difflib.get_close_matches(self.attack, list(ATTACKS), n=1)
             yield "attack", f"unknown attack {self.attack!r}" + (f"; did you mean {close[0]}?" if close else "")
@@ -126,6 +142,10 @@ class Benchmark:
                 yield "attacks", f"{a.name}: the reference and prior-practice attacks run on every clean-correct sample"
         if len({a.name for a in self.attacks}) != len(self.attacks):
             yield "attacks", "attack names must be unique"
+        free = [i for i, a in enumerate(self.attacks) if a.attack in ATTACKS and a.gradient_free]
+        if free and any(a.attack in ATTACKS and not a.gradient_free for a in self.attacks[free[0]:]):
+            yield "attacks", (f"{self.attacks[free[0]].name}: gradient-free attacks run after every gradient attack "
+                              f"(what they find that all gradient attacks missed is the gradient-masking diagnostic)")
         if self.subset is not None:
             try:
                 info = subset_info(self.subset)
@@ -144,9 +164,28 @@ class Benchmark:
         return f"{self.name} v{self.version}"
 
     def fingerprint(self) -> str:
-        """sha256 of every setting that can move a number (the record without its name and version)."""
-        settings = {k: v for k, v in record_to_dict(self).items() if k not in ("name", "version")}
+        """sha256 of every setting that can move a number: the record without its name and version, fields at
+        their defaults left out (so a new field whose default keeps today's behaviour keeps the fingerprint)."""
+        settings = {k: v for k, v in _settings(self).items() if k not in ("name", "version")}
         return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+
+
+def _settings(record: Any) -> Any:
+    """Plain data of a record with every field that equals its default left out."""
+    if dataclasses.is_dataclass(record) and not isinstance(record, type):
+        settings = {}
+        for f in record_fields(type(record)):
+            value = getattr(record, f.name)
+            default = (f.default if f.default is not dataclasses.MISSING else
+                       f.default_factory() if f.default_factory is not dataclasses.MISSING else dataclasses.MISSING)
+            if default is dataclasses.MISSING or value != default:
+                settings[f.name] = _settings(value)
+        return settings
+    if isinstance(record, Mapping):
+        return {str(k): _settings(v) for k, v in record.items()}
+    if isinstance(record, (list, tuple)):
+        return [_settings(v) for v in record]
+    return record
 
 
 @dataclass(frozen=True)

@@ -31,10 +31,18 @@ class AttackOutcome:
     forward: int  # images passed forward, counting each EoT draw
     backward: int  # input gradients computed
     not_applicable: Optional[str] = None  # why the attack could not run on this model (it then saw no sample)
+    restart: int = 0  # which run of the protocol's entry (0: the first; r >= 1 from a new random start)
+    # Samples this run fooled that no run before it (in protocol order) had fooled: its marginal gain.
+    first_to_fool: Optional[int] = None
 
     def record_problems(self) -> Problems:
         if not 0 <= self.robust <= self.attacked:
             yield "robust", f"must lie in [0, attacked={self.attacked}], got {self.robust}"
+        if self.first_to_fool is not None and not 0 <= self.first_to_fool <= self.attacked - self.robust:
+            yield "first_to_fool", (f"must lie in [0, fooled={self.attacked - self.robust}], got "
+                                    f"{self.first_to_fool}")
+        if self.restart < 0:
+            yield "restart", f"must not be negative, got {self.restart}"
         if self.not_applicable is not None and self.attacked:
             yield "not_applicable", f"an attack that could not run attacked no sample, not {self.attacked}"
 

@@ -227,3 +227,53 @@ def test_cli_evaluate_keeps_unofficial_results_off_the_board(zoo, tmp_path, monk
     assert not (board / "mnist-linf" / "v1" / "results").exists()
     assert read_result(board / "mnist-linf" / "v1" / "unofficial" / "tiny-lif.json").n_examples == 8
     assert not list((tmp_path / "cache").rglob("*.state.json"))  # the state file goes once the result is written
+
+
+def with_restarts(bench, **restarts):
+    return dataclasses.replace(bench, attacks=tuple(dataclasses.replace(a, restarts=restarts.get(a.name, 1))
+                                                    for a in bench.attacks))
+
+
+def test_restarts_run_on_what_the_previous_one_left_and_count_marginal_gains(zoo, tiny_result, tmp_path):
+    bench = with_restarts(tiny_benchmark(), **{"sa-pgd-assg": 3, "apgd-dlr": 2})
+    result = run(zoo, bench=bench)
+    names = [a.name for a in result.attacks]
+    assert names[:5] == ["sa-pgd-assg", "sa-pgd-assg/r1", "sa-pgd-assg/r2", "apgd-ce", "apgd-dlr"]
+    assert names[5] == "apgd-dlr/r1" and [a.restart for a in result.attacks[:3]] == [0, 1, 2]
+    first, r1, r2 = result.attacks[:3]
+    without_restarts = {k: v for k, v in record_to_dict(tiny_result.attacks[0]).items() if k != "seconds"}
+    assert {k: v for k, v in record_to_dict(first).items() if k != "seconds"} == without_restarts  # same seeds
+    assert (r1.attacked, r2.attacked) == (first.robust, r1.robust)
+    assert first.first_to_fool == first.attacked - first.robust
+    reference_fooled = sum(a.attacked - a.robust for a in result.attacks[:3])
+    assert result.reference_accuracy == pytest.approx(100.0 * (result.clean_flags.count("1") - reference_fooled) / N)
+    # Every fooled sample is credited to exactly one run: the first to fool it.
+    assert sum(a.first_to_fool for a in result.attacks) == result.clean_flags.count("1") - result.robust_flags.count("1")
+    path = result_path(tmp_path, "mnist-linf", 1, "tiny-lif")
+    write_result(dataclasses.replace(result, official=True, departures=()), path)
+    regenerate(tmp_path)
+    table = (tmp_path / "mnist-linf" / "v1" / "README.md").read_text()
+    last = [a for a in result.attacks if a.restart][-1]
+    header, _, row = [line.split("|") for line in table.splitlines() if line.startswith("|")][:3]
+    cells = dict(zip((h.strip() for h in header), (c.strip() for c in row)))
+    assert cells["last restart"] == f"{100.0 * last.first_to_fool / N:.1f}"
+
+
+def test_a_restart_with_another_seed_can_fool_what_the_first_run_missed():
+    """Restart seeds differ from the first run's: on a fixed batch, the restarts' random starts differ."""
+    from snnbench.randomness import derive_seed
+
+    entry = load_protocol().benchmark("mnist-linf").attacks[0]
+    seeds = {derive_seed(0, dataclasses.replace(entry, restarts=3).run_name(r), 0) for r in range(3)}
+    assert len(seeds) == 3 and derive_seed(0, entry.run_name(0), 0) == derive_seed(0, "sa-pgd-assg", 0)
+
+
+def test_gradient_free_attacks_must_come_last():
+    bench = tiny_benchmark()
+    square = bench.attacks[-1]
+    reordered = dataclasses.replace(bench, attacks=(*bench.attacks[:2], square, *bench.attacks[2:-1]))
+    problems = [message for _, message in reordered.record_problems()]
+    assert any("gradient-free attacks run after every gradient attack" in p for p in problems)
+    assert not [m for _, m in bench.record_problems()]
+    restarts = with_restarts(bench, **{"sa-pgd-assg": 0})
+    assert any("must be at least 1" in m for _, m in restarts.attacks[0].record_problems())

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, ClassVar, Iterator, Optional
 
 import torch
 import torch.nn.functional as F
@@ -148,6 +148,9 @@ class Attack:
     seed: int = 0
     gradient: GradientSpec = field(default_factory=GradientSpec)
     eot: Optional[int] = None  # None: 10 draws for a stochastic model, 1 for a deterministic one
+    # True for attacks that never differentiate the model (score-based): what they find that every gradient
+    # attack missed is a sign of gradient masking.
+    gradient_free: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         if not self.eps >= 0:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor
@@ -42,6 +43,7 @@ class Square(Attack):
 
     queries: int = 5000
     p_init: float = 0.8
+    gradient_free: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
