@@ -77,7 +77,7 @@ ADDITIONS: tuple[Addition, ...] = (
 )
 
 
-def run(model_name: str, benchmark: str, n_examples: int, only: list[str], restart: bool) -> Path:
+def run(model_name: str, benchmark: str, n_examples: int, only: list[str], restart: bool, results: Path) -> Path:
     retain_freed_memory()
     bench = load_protocol().benchmark(benchmark)
     committed = result_path(leaderboard_root(), benchmark, bench.version, model_name)
@@ -88,7 +88,7 @@ def run(model_name: str, benchmark: str, n_examples: int, only: list[str], resta
     if bench.subset is None:
         raise SystemExit(f"convergence.py: {bench.label} has no bundled subset; it runs on bundled benchmarks only")
     n = min(n_examples or result.n_examples, result.n_examples)
-    out = RESULTS / (f"{model_name}.json" if n == result.n_examples else f"{model_name}-first{n}.json")
+    out = results / (f"{model_name}.json" if n == result.n_examples else f"{model_name}-first{n}.json")
     record = _load(out, model_name, bench, n) if not restart else None
     if record is None:
         robust = [i for i, flag in enumerate(result.robust_flags[:n]) if flag == "1"]
@@ -152,10 +152,10 @@ def _save(path: Path, record: dict) -> None:
     tmp.replace(path)
 
 
-def report() -> int:
-    records = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))]
+def report(results: Path) -> int:
+    records = [json.loads(p.read_text()) for p in sorted(results.glob("*.json"))]
     if not records:
-        print(f"no runs in {RESULTS}")
+        print(f"no runs in {results}")
         return 1
     for record in records:
         start = record["start"]
@@ -166,7 +166,7 @@ def report() -> int:
         for a in record["additions"]:
             print(f"  {a['label']:<30} {a['attacked']:>8} {a['fooled']:>6} {a['headline']:>7.1f}% "
                   f"{a['backward']:>12,} {a['forward']:>11,} {a['seconds']:>8.0f}")
-    _plot(records)
+    _plot(records, results.parent / "convergence")
     return 0
 
 
@@ -177,7 +177,7 @@ def gradient_equivalents(addition: dict) -> int:
     return addition["backward"] + (addition["forward"] - addition["backward"]) // 3
 
 
-def _plot(records: list[dict]) -> None:
+def _plot(records: list[dict], stem: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -197,7 +197,7 @@ def _plot(records: list[dict]) -> None:
     ax.legend(fontsize=8)
     fig.tight_layout()
     for suffix in ("png", "svg"):
-        fig.savefig(RESULTS.parent / f"convergence.{suffix}", dpi=120)
+        fig.savefig(f"{stem}.{suffix}", dpi=120)
 
 
 def main() -> int:
@@ -208,9 +208,11 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", default=[], help="run only these additions (labels)")
     parser.add_argument("--restart", action="store_true", help="discard the saved run and start over")
     parser.add_argument("--report", action="store_true", help="print and plot every saved run")
+    parser.add_argument("--results", type=Path, default=RESULTS,
+                        help=f"folder of the runs (default {RESULTS}); the plot goes beside it")
     args = parser.parse_args()
     if args.report:
-        return report()
+        return report(args.results)
     if not args.model:
         parser.error("give --model NAME, or --report")
     unknown = sorted(set(args.only) - {a.label for a in ADDITIONS})
@@ -219,7 +221,7 @@ def main() -> int:
     from snnbench.zoo import model_card
 
     benchmark = args.benchmark or model_card(args.model).benchmarks[0]
-    print(run(args.model, benchmark, args.n_examples, args.only, args.restart))
+    print(run(args.model, benchmark, args.n_examples, args.only, args.restart, args.results))
     return 0
 
 

@@ -53,3 +53,38 @@ def test_gradient_mode_script_runs_every_mode():
     assert run.returncode == 0, run.stderr
     for mode in ("surrogate", "assg", "bptr", "rga", "hart"):
         assert f"{mode}:" in run.stdout
+
+
+def test_near_threshold_script_takes_the_dataset():
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "near_threshold.py"), "--delta", "0.5",
+                          "--images", "5", "--dataset", "cifar10", "--reference", "none", "mnist-convnet-lif-bptt"],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode != 0 and "expected images [B, 1, H, W]" in run.stderr  # CIFAR images, MNIST model
+
+
+def test_cifar_training_cost_script_times_plain_and_adversarial_steps():
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "cifar_training_cost.py"), "--only", "vgg11-w8",
+                          "--batch", "4", "--repeats", "1", "--threads", "1"], capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr
+    row = next(line for line in run.stdout.splitlines() if line.startswith("vgg11-w8 "))
+    assert len(row.split()) == 10 and "PGD-2" in run.stdout
+
+
+def test_convergence_script_adds_attacks_on_the_survivors_and_resumes(tmp_path):
+    import json
+
+    command = [sys.executable, str(ROOT / "benchmarks" / "convergence.py"), "--model", "mnist-convnet-lif-at",
+               "--n-examples", "6", "--results", str(tmp_path / "runs"), "--only", "apgd-ce-assg"]
+    first = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr
+    record = json.loads((tmp_path / "runs" / "mnist-convnet-lif-at-first6.json").read_text())
+    assert record["start"]["robust"] == len(record["start"]["robust_indices"]) >= 1
+    (addition,) = record["additions"]
+    assert addition["attacked"] == record["start"]["robust"] and addition["backward"] > 0
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600)  # done: nothing runs again
+    assert again.returncode == 0 and "apgd-ce-assg:" not in again.stdout
+    report = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "convergence.py"), "--report", "--results",
+                             str(tmp_path / "runs")], capture_output=True, text=True, timeout=600)
+    assert report.returncode == 0, report.stderr
+    assert "apgd-ce-assg" in report.stdout and (tmp_path / "convergence.png").stat().st_size > 1000
