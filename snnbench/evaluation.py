@@ -29,6 +29,7 @@ from .datasets import PathLike
 from .eval_subsets import first_test_images, load_eval_subset
 from .files import atomic_write_text
 from .gradient_modes import inapplicable
+from .neurons import spiking_layers
 from .protocol import AttackEntry, Benchmark, load_protocol
 from .randomness import derive_seed
 from .results import AttackOutcome, Diagnostic, Environment, ModelSummary, Result, flags_digest
@@ -95,6 +96,7 @@ class AttackProgress:
     forward: int = 0
     backward: int = 0
     not_applicable: Optional[str] = None  # why the attack cannot run on this model (then it sees no sample)
+    gradient_layers: Optional[int] = None  # fewest spiking layers its gradient mode ran on, over its batches
 
 
 @dataclass
@@ -290,8 +292,10 @@ class _Evaluation:
             with counted_passes(self.model, live) as counter:
                 attack = entry.build(self.bench.epsilon, derive_seed(self.seed, name, index), self.eot)
                 x, y = self.images[batch], self.labels[batch]
-                x_adv = attack(self.model, x, y)
-                survived = self.correct(x_adv, y, f"{name}/{index}")
+                run = attack.run(self.model, x, y)
+                survived = self.correct(run.x_adv, y, f"{name}/{index}")
+            if run.gradient_mode is not None:
+                progress.gradient_layers = min(run.layers, progress.gradient_layers or run.layers)
             progress.fooled += [i for i, ok in zip(batch, survived.tolist()) if not ok]
             progress.seconds += time.perf_counter() - start
             progress.forward += counter.forward
@@ -342,7 +346,10 @@ class _Evaluation:
                              robust=attacked - fooled,
                              accuracy=100.0 * (attacked - fooled) / attacked if attacked else 100.0,
                              seconds=round(progress.seconds, 1), forward=progress.forward, backward=progress.backward,
-                             not_applicable=progress.not_applicable, restart=restart, first_to_fool=first_to_fool)
+                             not_applicable=progress.not_applicable, restart=restart, first_to_fool=first_to_fool,
+                             gradient_mode=None if entry.gradient_free else (
+                                 entry.gradient.mode if entry.gradient else "surrogate"),
+                             gradient_layers=progress.gradient_layers)
 
     def _diagnostics(self, state: EvaluationState, outcomes: tuple[AttackOutcome, ...],
                      robust_above_clean: bool) -> Iterator[Diagnostic]:
@@ -408,4 +415,4 @@ def _summary(card: ModelCard, model: SpikingClassifier) -> ModelSummary:
     return ModelSummary(architecture=card.architecture.name, neuron=card.architecture.neuron.kind,
                         T=card.architecture.T, defense=card.training.method, source=source,
                         stochastic=card.stochastic, card_sha256=card.weights.sha256,
-                        checkpoint_sha256=model.provenance.sha256)
+                        checkpoint_sha256=model.provenance.sha256, spiking_layers=len(spiking_layers(model)))

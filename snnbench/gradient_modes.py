@@ -27,6 +27,9 @@ Modes:
     Lun et al., CVPR 2025: a Gaussian surrogate whose standard deviation σ is that of ``u − θ`` per channel
     (convolutional layers) or feature (linear layers) over time, batch and space, centred at ``+σ/2``.
 
+``none``
+    Plain autograd, for a network without spikes; refused on a model with spiking layers.
+
 ``bptr``, ``rga`` and ``hart`` are defined for LIF/IF layers; ``surrogate``, ``assg`` and ``pdsg`` for PSN too.
 """
 from __future__ import annotations
@@ -40,6 +43,7 @@ import torch
 from torch import Tensor, nn
 
 from .compilation import Fused
+from .foreign import check_controllable
 from .neuron_loop import LoopRecord, SurrogateBPTT
 from .neurons import SpikingNeuron, spiking_layers
 from .surrogates import Surrogate, get_family, inverse_vanishing_degree
@@ -260,7 +264,17 @@ class PDSG(GradientMode):
         return SurrogateBPTT(Surrogate("gaussian", 1.0 / sigma, center=sigma / 2))(grad_spikes, record)
 
 
-MODES: dict[str, type[GradientMode]] = {cls.name: cls for cls in (SurrogateMode, ASSG, BPTR, RGA, HART, PDSG)}
+class NoSpikes(GradientMode):
+    """``none``: plain autograd, for a network without spikes (an ANN baseline, a toy model in a test)."""
+
+    name = "none"
+
+    def __call__(self, grad_spikes: Tensor, record: LoopRecord) -> Tensor:
+        raise AssertionError("gradient mode 'none' is never installed on a spiking layer")
+
+
+MODES: dict[str, type[GradientMode]] = {cls.name: cls for cls in (SurrogateMode, ASSG, BPTR, RGA, HART, PDSG,
+                                                                  NoSpikes)}
 
 
 def _check_params(mode: str, params: dict[str, Any]) -> None:
@@ -313,12 +327,18 @@ def inapplicable(mode: str, model: nn.Module) -> Optional[str]:
 
 @contextlib.contextmanager
 def gradient_mode(model: nn.Module, mode: str, **params: Any) -> Iterator[ModeHandle]:
-    """Differentiate every spiking layer of ``model`` with ``mode`` inside the block."""
+    """Differentiate every spiking layer of ``model`` with ``mode`` inside the block.
+
+    Refuses (:mod:`snnbench.foreign`) a model that holds spiking modules snnbench does not control, a spiking
+    mode on a model without any snnbench spiking layer, and ``none`` on a model with spiking layers: a mode
+    that would leave spikes untouched never runs silently.
+    """
     reason = inapplicable(mode, model)
     if reason is not None:
         raise ValueError(f"{reason}; use 'surrogate' or 'assg'")
     _check_params(mode, params)
-    layers = spiking_layers(model)  # none for a non-spiking model: then there is nothing to install
+    check_controllable(model, mode)
+    layers = spiking_layers(model)
     paths = [MODES[mode].for_layer(layer, **params) for layer in layers]
     previous = [layer.backward_path for layer in layers]
     for layer, path in zip(layers, paths):

@@ -34,6 +34,8 @@ class AttackOutcome:
     restart: int = 0  # which run of the protocol's entry (0: the first; r >= 1 from a new random start)
     # Samples this run fooled that no run before it (in protocol order) had fooled: its marginal gain.
     first_to_fool: Optional[int] = None
+    gradient_mode: Optional[str] = None  # how it differentiated through spikes; None when gradient-free
+    gradient_layers: Optional[int] = None  # how many spiking layers that mode ran on (None: it never ran)
 
     def record_problems(self) -> Problems:
         if not 0 <= self.robust <= self.attacked:
@@ -66,6 +68,7 @@ class ModelSummary:
     stochastic: bool
     card_sha256: str  # the weights the card pins
     checkpoint_sha256: str  # the weights evaluated
+    spiking_layers: Optional[int] = None  # snnbench spiking layers (absent from results written before it was recorded)
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,12 @@ class Result:
             yield "official", "an official result has no departures from the protocol"
         if self.reliable == any(d.unreliable for d in self.diagnostics):
             yield "reliable", "must be false exactly when a diagnostic marks the result unreliable"
+        total = self.model_summary.spiking_layers
+        for attack in self.attacks:
+            if attack.role == "reference" and attack.attacked and total is not None \
+                    and attack.gradient_layers != total:
+                yield "attacks", (f"the reference {attack.name} ran its gradient mode on {attack.gradient_layers} "
+                                  f"of the model's {total} spiking layers")
 
 
 def flags_digest(clean_flags: str, robust_flags: str) -> str:

@@ -127,7 +127,7 @@ def test_pgd_finds_the_analytic_worst_case_of_a_linear_model():
         direction = (w[1 - y] - w[y]).view(-1, 1, 4, 4)  # raises the other logit, lowers the true one
         worst = x + EPS * direction.sign()
     margin_worst = linear(worst).gather(1, y[:, None]) - linear(worst).gather(1, (1 - y)[:, None])
-    attack = PGD(eps=EPS, steps=20, step_size=EPS / 4, random_start=False)
+    attack = PGD(eps=EPS, steps=20, step_size=EPS / 4, random_start=False, gradient=GradientSpec("none"))
     ctx_free = attack(linear, x, y)
     fooled = margin_worst.view(-1) < 0
     with torch.no_grad():
@@ -135,7 +135,7 @@ def test_pgd_finds_the_analytic_worst_case_of_a_linear_model():
     assert torch.equal(adv_pred != y, fooled)  # fools exactly the samples the analytic worst case fools
     # and, run without early stopping, reaches the analytic point itself
     x_cur = x.clone()
-    with gradient_mode(linear, "surrogate") as mode:
+    with gradient_mode(linear, "none") as mode:
         ctx = AttackContext(linear, cross_entropy, 1, mode)
         for _ in range(20):
             _, _, grad = ctx.loss_and_grad(x_cur, y)
@@ -169,7 +169,7 @@ def test_apgd_halves_a_stalled_step_size_at_every_checkpoint():
     x = torch.rand(3, 1, 8, 8)
     y = torch.zeros(3, dtype=torch.long)
     seen = []
-    with gradient_mode(flat, "surrogate") as mode:
+    with gradient_mode(flat, "none") as mode:
         ctx = AttackContext(flat, cross_entropy, 1, mode)
         apgd_run(ctx, x, y, x.clone(), FoolingTracker(x, y), eps=EPS, steps=100,
                  on_checkpoint=lambda it, index, eta: seen.append((it, eta[0].item())))
@@ -212,7 +212,7 @@ def test_square_needs_no_gradient():
     x = torch.rand(8, 1, 8, 8) * 0.5 + 0.25
     with torch.no_grad():
         y = model(x).argmax(1)
-    pgd_adv = PGD(eps=0.3, steps=5, random_start=False)(model, x, y)
+    pgd_adv = PGD(eps=0.3, steps=5, random_start=False, gradient=GradientSpec("none"))(model, x, y)
     assert torch.equal(pgd_adv, x)
     square_adv = Square(eps=0.3, queries=200)(model, x, y)
     with torch.no_grad():

@@ -277,3 +277,17 @@ def test_gradient_free_attacks_must_come_last():
     assert not [m for _, m in bench.record_problems()]
     restarts = with_restarts(bench, **{"sa-pgd-assg": 0})
     assert any("must be at least 1" in m for _, m in restarts.attacks[0].record_problems())
+
+
+def test_results_record_the_gradient_mode_and_layers_each_attack_ran_on(tiny_result):
+    layers = tiny_result.model_summary.spiking_layers
+    assert layers == 2  # the tiny convnet's two LIF layers
+    by_name = {a.name: a for a in tiny_result.attacks}
+    assert (by_name["sa-pgd-assg"].gradient_mode, by_name["sa-pgd-assg"].gradient_layers) == ("assg", 2)
+    assert (by_name["apgd-ce"].gradient_mode, by_name["apgd-ce-bptr"].gradient_mode) == ("surrogate", "bptr")
+    assert (by_name["square"].gradient_mode, by_name["square"].gradient_layers) == (None, None)
+    data = record_to_dict(tiny_result)
+    data["attacks"][0]["gradient_layers"] = 1  # as if the reference had reached only one of two layers
+    with pytest.raises(RecordError, match="the reference sa-pgd-assg ran its gradient mode on 1 of the model's 2 "
+                                          "spiking layers"):
+        parse_record(Result, data, "result.json")

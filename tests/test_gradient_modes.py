@@ -123,8 +123,15 @@ def test_bad_modes_are_named():
     with pytest.raises(ValueError, match="gradient mode 'assg' has no parameter\\(s\\) alpha"):
         with gradient_mode(layer, "assg", alpha=2.0):
             pass
-    with gradient_mode(nn.Linear(2, 2), "assg") as handle:  # nothing to differentiate through spikes
+    with pytest.raises(ValueError, match="Linear has no snnbench spiking layer, so gradient mode 'assg' would "
+                                         "change nothing"):
+        with gradient_mode(nn.Linear(2, 2), "assg"):  # nothing to differentiate through spikes: said, not skipped
+            pass
+    with gradient_mode(nn.Linear(2, 2), "none") as handle:  # a network without spikes, said explicitly
         assert handle.paths == []
+    with pytest.raises(ValueError, match="'none' is for networks without spikes; LIF has 1 spiking layer"):
+        with gradient_mode(layer, "none"):
+            pass
 
 
 def test_rga_uses_the_rate_derivative_at_the_mean_input():

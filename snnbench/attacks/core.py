@@ -163,17 +163,38 @@ class Attack:
         return cross_entropy(logits, y)
 
     def __call__(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+        return self.run(model, x, y).x_adv
+
+    def run(self, model: nn.Module, x: Tensor, y: Tensor) -> "AttackRun":
+        """The attack with what it did: ``x_adv`` and the gradient mode and spiking layers it ran with."""
         _check_inputs(type(self).__name__, x, y)
         generator = torch.Generator(device=x.device).manual_seed(self.seed)
-        with _attack_setting(model, self.seed), \
-                gradient_mode(model, self.gradient.mode, **self.gradient.params) as mode:
+        # A gradient-free attack differentiates nothing, so it needs no gradient mode (and runs on any model).
+        differentiate = (contextlib.nullcontext(ModeHandle([])) if self.gradient_free
+                         else gradient_mode(model, self.gradient.mode, **self.gradient.params))
+        with _attack_setting(model, self.seed), differentiate as mode:
             eot = self.eot if self.eot is not None else (10 if getattr(model, "stochastic", False) else 1)
             ctx = AttackContext(model, self.loss, eot, mode)
             x_adv = self.perturb(ctx, x.detach(), y, generator)
-        return project(x_adv, x, self.eps)  # a no-op but for rounding: the contract holds exactly
+        # The projection is a no-op but for rounding: the contract holds exactly.
+        return AttackRun(project(x_adv, x, self.eps), None if self.gradient_free else self.gradient.mode,
+                         len(mode.paths))
 
     def perturb(self, ctx: AttackContext, x: Tensor, y: Tensor, generator: torch.Generator) -> Tensor:
         raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class AttackRun:
+    """What one call of an attack did: the adversarial images, and how it differentiated through spikes.
+
+    ``gradient_mode`` is None for a gradient-free attack; ``layers`` counts the spiking layers the mode was
+    installed on (every spiking layer of the model: a gradient mode refuses a model it cannot fully control).
+    """
+
+    x_adv: Tensor
+    gradient_mode: Optional[str]
+    layers: int
 
 
 @contextlib.contextmanager

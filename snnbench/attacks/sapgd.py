@@ -7,7 +7,8 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from .core import ActiveSamples, Attack, AttackContext, FoolingTracker, GradientSpec, per_sample_mean, project, random_start
+from .core import (ActiveSamples, Attack, AttackContext, AttackRun, FoolingTracker, GradientSpec, per_sample_mean,
+                   project, random_start)
 from .schedules import apgd_checkpoints
 
 
@@ -38,20 +39,23 @@ class SAPGD(Attack):
         if self.A_values and self.gradient.mode != "assg":
             raise ValueError("SAPGD: A_values are restarts of the 'assg' gradient mode")
 
-    def __call__(self, model, x, y):
+    def run(self, model, x, y) -> AttackRun:
         if not self.A_values:
-            return super().__call__(model, x, y)
+            return super().run(model, x, y)
         fooled = torch.zeros(len(x), dtype=torch.bool, device=x.device)
         x_adv = x.detach().clone()
+        layers = []
         for A in self.A_values:
             params = {**self.gradient.params, "A": A}
-            run = SAPGD(eps=self.eps, seed=self.seed, gradient=GradientSpec("assg", params), eot=self.eot,
-                        steps=self.steps)
-            candidate = run(model, x, y)
+            attack = SAPGD(eps=self.eps, seed=self.seed, gradient=GradientSpec("assg", params), eot=self.eot,
+                           steps=self.steps)
+            run = attack.run(model, x, y)
+            candidate = run.x_adv
             newly = ~fooled & (candidate != x).flatten(1).any(1)  # runs return x itself unless they fooled
             x_adv[newly] = candidate[newly]
             fooled |= newly
-        return x_adv
+            layers.append(run.layers)
+        return AttackRun(x_adv, "assg", min(layers))
 
     def perturb(self, ctx: AttackContext, x: Tensor, y: Tensor, generator: torch.Generator) -> Tensor:
         tracker = FoolingTracker(x, y)
