@@ -9,6 +9,7 @@ on an input only if it is correct in every one of the protocol's noisy forward p
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import platform
 import time
@@ -19,11 +20,12 @@ from typing import Callable, Iterable, Iterator, Optional, Union
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import save as save_safetensors
 from torch import Tensor
 from tqdm import tqdm
 
 from .allocator import retain_freed_memory
-from .cards import ModelCard, Paper
+from .cards import ModelCard, Paper, name_problems
 from .classifier import SpikingClassifier
 from .datasets import PathLike
 from .eval_subsets import first_test_images, load_eval_subset
@@ -33,7 +35,7 @@ from .neurons import spiking_layers
 from .protocol import AttackEntry, Benchmark, load_protocol
 from .randomness import derive_seed
 from .results import AttackOutcome, Diagnostic, Environment, ModelSummary, Result, flags_digest
-from .zoo import load_model, model_card
+from .zoo import list_models, load_model, model_card
 
 
 @dataclass
@@ -129,54 +131,94 @@ class EvaluationState:
 
 
 def evaluate(model: Union[str, SpikingClassifier], benchmark: Union[str, Benchmark], *,
-             n_examples: Optional[int] = None, batch_size: Optional[int] = None,
+             name: Optional[str] = None, n_examples: Optional[int] = None, batch_size: Optional[int] = None,
              device: Union[str, torch.device] = "cpu", seed: Optional[int] = None,
              resume: Optional[PathLike] = None, data_root: Optional[PathLike] = None,
              progress: bool = False, zoo: Optional[PathLike] = None) -> Result:
-    """Evaluate ``model`` (a zoo name, or a model from :func:`snnbench.load_model`) on ``benchmark``.
+    """Evaluate ``model`` on ``benchmark`` (like RobustBench's ``benchmark()``).
 
-    ``n_examples``, ``batch_size`` and ``seed`` default to the protocol's; any other value makes the result
-    unofficial. ``resume`` is a state file: progress is saved there after every batch, and a run that finds
-    it continues where the last one stopped. Calls :func:`snnbench.allocator.retain_freed_memory`.
+    ``model`` is a zoo name, a model from :func:`snnbench.load_model`, or any :class:`SpikingClassifier`
+    (from :func:`snnbench.create_model` or built by hand) together with a ``name`` for the result. The protocol
+    reads the rest from the model: its spiking layers' own surrogates are the training surrogate that prior
+    practice differentiates with, and ``model.stochastic`` says whether it is attacked with EoT. Only a zoo
+    card makes a result official; a model without one gets an unofficial result, and its name may not be a
+    card's. ``n_examples``, ``batch_size`` and ``seed`` default to the protocol's; any other value makes the
+    result unofficial. ``resume`` is a state file: progress is saved there after every batch, and a run that
+    finds it continues where the last one stopped. Calls :func:`snnbench.allocator.retain_freed_memory`.
     """
     retain_freed_memory()
     protocol = load_protocol()
     bench = benchmark if isinstance(benchmark, Benchmark) else protocol.benchmark(benchmark)
-    card, model = _card_and_model(model, zoo, device)
-    if card.dataset != bench.dataset:
-        raise ValueError(f"{card.name} is a {card.dataset} model; benchmark {bench.name} is on {bench.dataset}")
+    subject = _subject(model, name, zoo, device)
+    model = subject.model
+    if subject.card is not None and subject.card.dataset != bench.dataset:
+        raise ValueError(f"{subject.name} is a {subject.card.dataset} model; benchmark {bench.name} is on "
+                         f"{bench.dataset}")
     settings = {"n_examples": n_examples or bench.n_examples, "batch_size": batch_size or bench.batch_size,
                 "seed": bench.seed if seed is None else seed}
-    departures = _departures(bench, card, model, settings)
+    departures = _departures(bench, subject, settings)
     if bench.name not in protocol.benchmarks or bench != protocol.benchmark(bench.name):
         departures.append(f"the benchmark's settings are not those of {bench.label} in force")
     images, labels = _benchmark_data(bench, settings["n_examples"], data_root)
     images, labels = images.to(device), labels.to(device)
     run = _Evaluation(model, bench, settings, images, labels, progress)
-    key = json.dumps([card.name, model.provenance.sha256 if model.provenance else None, bench.name,
-                      bench.version, settings])
+    key = json.dumps([subject.name, subject.weights_sha256, bench.name, bench.version, settings])
     state_path = Path(resume) if resume is not None else None
     state = EvaluationState.load(state_path, key)
     run.execute(state, state_path)
     seconds = state.clean_seconds + sum(p.seconds for p in state.attacks.values())
-    return run.result(state, card, bench.version, departures, seconds, str(device))
+    return run.result(state, subject, bench.version, departures, seconds, str(device))
 
 
-def _card_and_model(model: Union[str, SpikingClassifier], zoo: Optional[PathLike],
-                    device: Union[str, torch.device]) -> tuple[ModelCard, SpikingClassifier]:
+@dataclass(frozen=True)
+class Subject:
+    """What a result is about: a zoo card's model, or a model without a card that the caller named."""
+
+    name: str
+    model: SpikingClassifier
+    card: Optional[ModelCard]
+    weights_sha256: str  # the evaluated weights
+
+
+def _subject(model: Union[str, SpikingClassifier], name: Optional[str], zoo: Optional[PathLike],
+             device: Union[str, torch.device]) -> Subject:
     if isinstance(model, str):
-        return model_card(model, zoo=zoo), load_model(model, device=device, zoo=zoo)
-    if model.provenance is None:
-        raise ValueError("evaluate() needs a registered model: pass its name, or a model from load_model() "
-                         "(with checkpoint= for your own weights)")
-    return model_card(model.provenance.card, zoo=zoo), model.to(device).eval()
+        if name is not None and name != model:
+            raise ValueError(f"name {name!r}: a zoo model's results carry its card's name, {model!r}")
+        model = load_model(model, device=device, zoo=zoo)
+    if not isinstance(model, SpikingClassifier):
+        raise TypeError(f"evaluate() takes a zoo name or a snnbench.SpikingClassifier, not {type(model).__name__}; "
+                        f"build the model with snnbench.create_model or snnbench's spiking layers")
+    model = model.to(device).eval()
+    if model.provenance is not None:
+        if name is not None and name != model.provenance.card:
+            raise ValueError(f"name {name!r}: a model from load_model() is evaluated under its card's name, "
+                             f"{model.provenance.card!r}")
+        return Subject(model.provenance.card, model, model_card(model.provenance.card, zoo=zoo),
+                       model.provenance.sha256)
+    if name is None:
+        raise ValueError("evaluate() needs a name for a model without a zoo card: evaluate(model, benchmark, "
+                         "name='my-snn')")
+    if name in list_models(zoo=zoo):
+        raise ValueError(f"name {name!r} is a zoo card's; a model without that card cannot be filed under it. "
+                         f"Choose another name, or load the card's model with load_model({name!r})")
+    name_problem = next(name_problems(name), None)
+    if name_problem:
+        raise ValueError(f"name: {name_problem[1]}")
+    digest = hashlib.sha256(save_safetensors({k: v.detach().cpu().contiguous()
+                                              for k, v in model.state_dict().items()})).hexdigest()
+    return Subject(name, model, None, digest)
 
 
-def _departures(bench: Benchmark, card: ModelCard, model: SpikingClassifier, settings: dict) -> list[str]:
+def _departures(bench: Benchmark, subject: Subject, settings: dict) -> list[str]:
     departures = [f"{key} {value} instead of the protocol's {getattr(bench, key)}"
                   for key, value in settings.items() if value != getattr(bench, key)]
-    if not model.provenance.matches_card:
-        departures.append(f"weights {model.provenance.sha256[:12]}… are not the card's")
+    card, provenance = subject.card, subject.model.provenance
+    if card is None:
+        departures.append("no model card: only a registered card makes a result official")
+        return departures
+    if not provenance.matches_card:
+        departures.append(f"weights {provenance.sha256[:12]}… are not the card's")
     if bench.name not in card.benchmarks:
         departures.append(f"the card does not rank {card.name} on {bench.name}")
     return departures
@@ -307,7 +349,7 @@ class _Evaluation:
 
     # --- the result --------------------------------------------------------------------------------------
 
-    def result(self, state: EvaluationState, card: ModelCard, version: int, departures: list[str], seconds: float,
+    def result(self, state: EvaluationState, subject: Subject, version: int, departures: list[str], seconds: float,
                device: str) -> Result:
         n = len(self.labels)
         clean = state.clean
@@ -330,14 +372,14 @@ class _Evaluation:
         robust_accuracy, prior = percent(robust), alone("prior")
         diagnostics = tuple(self._diagnostics(state, outcomes, robust_accuracy > percent(clean)))
         return Result(
-            model=card.name, benchmark=self.bench.name, protocol=version, official=not departures,
+            model=subject.name, benchmark=self.bench.name, protocol=version, official=not departures,
             departures=tuple(departures), n_examples=n, clean_accuracy=percent(clean),
             robust_accuracy=robust_accuracy, reference_accuracy=alone("reference"), prior_accuracy=prior,
             overestimate=round(prior - robust_accuracy, 10), attacks=outcomes, clean_flags=clean_flags,
             robust_flags=robust_flags, flags_sha256=flags_digest(clean_flags, robust_flags),
             reliable=not any(d.unreliable for d in diagnostics), diagnostics=diagnostics, seconds=round(seconds, 1),
             forward=sum(o.forward for o in outcomes), backward=sum(o.backward for o in outcomes),
-            model_summary=_summary(card, self.model), environment=self._environment(version, device))
+            model_summary=_summary(subject), environment=self._environment(version, device))
 
     @staticmethod
     def _outcome(entry: AttackEntry, restart: int, progress: AttackProgress, first_to_fool: int) -> AttackOutcome:
@@ -410,9 +452,16 @@ def percent(flags: list[bool]) -> float:
     return 100.0 * sum(flags) / len(flags)
 
 
-def _summary(card: ModelCard, model: SpikingClassifier) -> ModelSummary:
+def _summary(subject: Subject) -> ModelSummary:
+    card, model = subject.card, subject.model
+    layers = spiking_layers(model)
+    if card is None:
+        return ModelSummary(architecture="unregistered",
+                            neuron="+".join(sorted({type(layer).__name__.lower() for layer in layers})) or "none",
+                            T=model.T, defense="unknown", source="no card", stochastic=model.stochastic,
+                            card_sha256=None, checkpoint_sha256=subject.weights_sha256, spiking_layers=len(layers))
     source = card.paper.url if isinstance(card.paper, Paper) else "snnbench"
     return ModelSummary(architecture=card.architecture.name, neuron=card.architecture.neuron.kind,
                         T=card.architecture.T, defense=card.training.method, source=source,
                         stochastic=card.stochastic, card_sha256=card.weights.sha256,
-                        checkpoint_sha256=model.provenance.sha256, spiking_layers=len(spiking_layers(model)))
+                        checkpoint_sha256=subject.weights_sha256, spiking_layers=len(layers))

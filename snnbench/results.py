@@ -66,7 +66,7 @@ class ModelSummary:
     defense: str
     source: str  # "snnbench" or the paper's url
     stochastic: bool
-    card_sha256: str  # the weights the card pins
+    card_sha256: Optional[str]  # the weights the card pins (None: a model without a card, never official)
     checkpoint_sha256: str  # the weights evaluated
     spiking_layers: Optional[int] = None  # snnbench spiking layers (absent from results written before it was recorded)
 
@@ -126,6 +126,8 @@ class Result:
             yield "overestimate", "must equal prior_accuracy - robust_accuracy"
         if self.official and self.departures:
             yield "official", "an official result has no departures from the protocol"
+        if self.official and self.model_summary.card_sha256 is None:
+            yield "official", "a result without a model card is never official"
         if self.reliable == any(d.unreliable for d in self.diagnostics):
             yield "reliable", "must be false exactly when a diagnostic marks the result unreliable"
         total = self.model_summary.spiking_layers

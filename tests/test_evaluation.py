@@ -291,3 +291,29 @@ def test_results_record_the_gradient_mode_and_layers_each_attack_ran_on(tiny_res
     with pytest.raises(RecordError, match="the reference sa-pgd-assg ran its gradient mode on 1 of the model's 2 "
                                           "spiking layers"):
         parse_record(Result, data, "result.json")
+
+
+def test_any_snnbench_model_evaluates_unofficially_under_a_name_that_is_no_card(zoo):
+    from snnbench import create_model, evaluate as exported
+
+    assert exported is evaluate  # the README's snnbench.evaluate
+    torch.manual_seed(0)
+    model = create_model("convnet", T=2, channels=(4, 8), neuron={"backend": "eager"})
+    with pytest.raises(ValueError, match="needs a name for a model without a zoo card"):
+        evaluate(model, tiny_benchmark(), n_examples=N, batch_size=BATCH, zoo=zoo)
+    with pytest.raises(ValueError, match="name 'tiny-lif' is a zoo card's; a model without that card cannot be "
+                                         "filed under it"):
+        evaluate(model, tiny_benchmark(), name="tiny-lif", n_examples=N, batch_size=BATCH, zoo=zoo)
+    with pytest.raises(TypeError, match="takes a zoo name or a snnbench.SpikingClassifier, not Sequential"):
+        evaluate(torch.nn.Sequential(), tiny_benchmark(), name="x", zoo=zoo)
+    result = evaluate(model, tiny_benchmark(), name="my-snn", n_examples=N, batch_size=BATCH, zoo=zoo)
+    assert result.model == "my-snn" and not result.official
+    assert "no model card: only a registered card makes a result official" in result.departures
+    summary = result.model_summary
+    assert (summary.architecture, summary.neuron, summary.card_sha256, summary.spiking_layers) == (
+        "unregistered", "lif", None, 2)
+    data = record_to_dict(dataclasses.replace(result, official=True, departures=()))
+    with pytest.raises(RecordError, match="a result without a model card is never official"):
+        parse_record(Result, data, "result.json")
+    with pytest.raises(ValueError, match="evaluated under its card's name, 'tiny-lif'"):
+        evaluate(load_model("tiny-lif", zoo=zoo, backend="eager"), tiny_benchmark(), name="other", zoo=zoo)
