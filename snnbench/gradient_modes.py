@@ -69,6 +69,14 @@ class GradientMode:
     def for_layer(cls, layer: SpikingNeuron, **params: Any) -> "GradientMode":
         return cls(**params)
 
+    @classmethod
+    def inapplicable_to(cls, layer: SpikingNeuron) -> Optional[str]:
+        """Why this mode is not defined for ``layer``, or None."""
+        if cls.recurrent_only and not layer.recurrent:
+            return (f"gradient mode {cls.name!r} is defined through the membrane recurrence of LIF/IF layers; "
+                    f"{type(layer).__name__} has none")
+        return None
+
 
 def _require_recurrent(mode: GradientMode, record: LoopRecord) -> None:
     if record.dynamics is None:
@@ -202,6 +210,15 @@ class RGA(GradientMode):
     recurrent_only = True
     name = "rga"
 
+    @classmethod
+    def inapplicable_to(cls, layer: SpikingNeuron) -> Optional[str]:
+        reason = super().inapplicable_to(layer)
+        dynamics = getattr(layer, "dynamics", None)
+        if reason is None and dynamics is not None and not dynamics.soft_reset and dynamics.v_reset != 0.0:
+            reason = (f"gradient mode 'rga' models the firing rate of a neuron reset to 0; {type(layer).__name__} "
+                      f"resets to {dynamics.v_reset}")
+        return reason
+
     def __call__(self, grad_spikes: Tensor, record: LoopRecord) -> Tensor:
         _require_recurrent(self, record)
         dyn = record.dynamics
@@ -318,11 +335,9 @@ def inapplicable(mode: str, model: nn.Module) -> Optional[str]:
     """Why ``mode`` cannot differentiate ``model``, or None when it can."""
     if mode not in MODES:
         raise ValueError(f"unknown gradient mode {mode!r}; choose one of {', '.join(MODES)}")
-    stateless = sorted({type(layer).__name__ for layer in spiking_layers(model) if not layer.recurrent})
-    if MODES[mode].recurrent_only and stateless:
-        return (f"gradient mode {mode!r} is defined through the membrane recurrence of LIF/IF layers; "
-                f"{', '.join(stateless)} has none")
-    return None
+    reasons = sorted({reason for layer in spiking_layers(model)
+                      if (reason := MODES[mode].inapplicable_to(layer)) is not None})
+    return "; ".join(reasons) or None
 
 
 @contextlib.contextmanager

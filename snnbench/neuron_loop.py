@@ -9,10 +9,10 @@ Hot path of every attack and training step, so it exists three ways:
 * ``compiled``: the same node with both loops compiled by ``torch.compile`` into one fused kernel each;
   it keeps only the layer input and recomputes ``H`` inside the backward kernel.
 
-The loop, for ``t = 1..T`` from ``u₀ = 0``::
+The loop, for ``t = 1..T`` from ``u₀ = V_r`` (hard reset) or ``u₀ = 0`` (soft reset)::
 
     H_t = charge(u_{t−1}, X_t) (+ noise_t)        S_t = Θ(H_t − θ)  (Θ(0) = 1)
-    u_t = H_t·(1 − S_t)   (hard reset to 0)   or   u_t = H_t − θ·S_t   (soft reset)
+    u_t = (1 − S_t)·H_t + S_t·V_r   (hard reset to V_r, 0 by default)   or   u_t = H_t − θ·S_t   (soft reset)
 
 The backward pass is pluggable: a :data:`LoopBackward` receives ``∂L/∂S`` and the :class:`LoopRecord` of
 the forward and returns ``∂L/∂X``. The default, :class:`SurrogateBPTT`, is backpropagation through time
@@ -38,9 +38,13 @@ BACKENDS = ("compiled", "eager", "reference")
 class Dynamics:
     """The constants of one neuron type.
 
-    ``tau=None`` is IF (no leak). With ``decay_input`` the charge is ``u + (X − u)/τ`` (SpikingJelly's
-    default LIF), without it ``u − u/τ + X`` (that is ``λu + X`` with ``λ = 1 − 1/τ``). The charge is
-    written exactly as SpikingJelly writes it so that spikes agree bit for bit.
+    The leak is given one of three ways: ``tau`` (LIF, dividing by τ), ``factor`` (the parametric LIF's
+    ``k = sigmoid(w)``, multiplying by k, with ``retain = 1 − k`` as the library computes it in float32), or
+    neither (IF, no leak). With ``decay_input`` the charge is ``u + (X − (u − V_r))/τ`` (SpikingJelly's
+    default LIF), without it ``u − (u − V_r)/τ + X``: both ``λ(u − V_r) + V_r + c·X`` with ``λ = 1 − 1/τ``
+    and ``c`` the input gain. Each case is written exactly as SpikingJelly writes it (the forms with
+    ``V_r = 0``, which it uses for a soft reset too, apart), so that spikes agree bit for bit.
+    ``v_reset`` is where a hard reset puts the potential, and where it starts.
     """
 
     tau: Optional[float] = 2.0
@@ -48,42 +52,79 @@ class Dynamics:
     threshold: float = 1.0
     soft_reset: bool = False
     detach_reset: bool = False
+    v_reset: float = 0.0
+    factor: Optional[float] = None
+    retain: Optional[float] = None  # 1 − factor, in the precision the library computed it
 
     def __post_init__(self) -> None:
         if self.tau is not None and not self.tau >= 1.0:
             raise ValueError(f"membrane time constant tau must be >= 1, got {self.tau}")
         if not self.threshold > 0.0:
             raise ValueError(f"threshold must be positive, got {self.threshold}")
+        if self.factor is not None and (self.tau is not None or not 0.0 < self.factor <= 1.0 or self.retain is None):
+            raise ValueError(f"a decay factor in (0, 1] with its retain = 1 − factor replaces tau, got "
+                             f"factor={self.factor}, retain={self.retain}, tau={self.tau}")
+        if not self.v_reset < self.threshold:
+            raise ValueError(f"v_reset must lie below the threshold {self.threshold}, got {self.v_reset}")
+
+    @property
+    def leaky(self) -> bool:
+        return self.tau is not None or self.factor is not None
+
+    @property
+    def reset_potential(self) -> float:
+        """``u₀`` and the hard reset's target: ``V_r``, or 0 under a soft reset."""
+        return 0.0 if self.soft_reset else self.v_reset
 
     @property
     def leak(self) -> float:
         """``∂H_t/∂u_{t−1}``."""
+        if self.factor is not None:
+            return self.retain
         return 1.0 if self.tau is None else 1.0 - 1.0 / self.tau
 
     @property
     def input_gain(self) -> float:
         """``∂H_t/∂X_t``."""
-        return 1.0 / self.tau if (self.tau is not None and self.decay_input) else 1.0
+        if not self.decay_input or not self.leaky:
+            return 1.0
+        return self.factor if self.factor is not None else 1.0 / self.tau
 
 
 def charge(u: Tensor, x: Tensor, dyn: Dynamics) -> Tensor:
-    if dyn.tau is None:
+    """``H_t`` from ``u_{t−1}`` and ``X_t``, written as SpikingJelly writes each case."""
+    if not dyn.leaky:
         return u + x
+    v_r = dyn.reset_potential
+    if dyn.factor is not None:  # parametric LIF: ``* k`` where LIF has ``/ τ``
+        k = dyn.factor
+        if dyn.decay_input:
+            return u + (x - u) * k if v_r == 0.0 else u + (x - (u - v_r)) * k
+        return u * dyn.retain + x if v_r == 0.0 else u - (u - v_r) * k + x
     if dyn.decay_input:
-        return u + (x - u) / dyn.tau
-    return u - u / dyn.tau + x
+        return u + (x - u) / dyn.tau if v_r == 0.0 else u + (x - (u - v_r)) / dyn.tau
+    return u * (1.0 - 1.0 / dyn.tau) + x if v_r == 0.0 else u - (u - v_r) / dyn.tau + x
+
+
+def reset(h: Tensor, s: Tensor, dyn: Dynamics) -> Tensor:
+    """``u_t`` after the spikes ``s`` (detach them first for a detached reset)."""
+    if dyn.soft_reset:
+        return h - dyn.threshold * s
+    if dyn.v_reset == 0.0:
+        return h * (1.0 - s)
+    return (1.0 - s) * h + s * dyn.v_reset
 
 
 def forward_loop(x: Tensor, dyn: Dynamics, noise: Optional[Tensor]) -> tuple[Tensor, Tensor]:
     """Spikes and pre-spike potentials ``H`` for ``x`` of shape ``[T, ...]``; builds no graph."""
-    u = torch.zeros_like(x[0])
+    u = torch.full_like(x[0], dyn.reset_potential)
     potentials, spikes = [], []
     for t in range(x.shape[0]):
         h = charge(u, x[t], dyn)
         if noise is not None:
             h = h + noise[t]
         s = (h >= dyn.threshold).to(h.dtype)
-        u = h - dyn.threshold * s if dyn.soft_reset else h * (1.0 - s)
+        u = reset(h, s, dyn)
         potentials.append(h)
         spikes.append(s)
     # Spikes are stored as they are made: recomputing them from H would read H once more.
@@ -106,8 +147,8 @@ def bptt_loop(grad_spikes: Tensor, h_seq: Tensor, dyn: Dynamics, surrogate: Surr
         fired = (h >= dyn.threshold).to(h.dtype)
         if dyn.soft_reset:
             du_dh = torch.ones_like(h) if dyn.detach_reset else 1.0 - dyn.threshold * g
-        else:
-            du_dh = 1.0 - fired if dyn.detach_reset else 1.0 - fired - h * g
+        else:  # u = (1 − S)·H + S·V_r
+            du_dh = 1.0 - fired if dyn.detach_reset else 1.0 - fired + (dyn.v_reset - h) * g
         grad_h = grad_spikes[t] * g + grad_u * du_dh
         if grad_potentials is not None:
             grad_h = grad_h + grad_potentials[t]
@@ -357,7 +398,7 @@ class FusedThreshold(torch.autograd.Function):
 
 def reference_loop(x: Tensor, dyn: Dynamics, noise: Optional[Tensor], surrogate: Surrogate) -> tuple[Tensor, Tensor]:
     """The plain charge → fire → reset loop, differentiated by autograd: spikes and potentials ``H``."""
-    u = torch.zeros_like(x[0])
+    u = torch.full_like(x[0], dyn.reset_potential)
     spikes, potentials = [], []
     for t in range(x.shape[0]):
         h = charge(u, x[t], dyn)
@@ -366,8 +407,7 @@ def reference_loop(x: Tensor, dyn: Dynamics, noise: Optional[Tensor], surrogate:
         # Parameter tensors broadcast against [T, ...]: step t takes its slice t.
         step_surrogate = surrogate.map_tensors(lambda p: p.expand(x.shape)[t])
         s = spike(h - dyn.threshold, step_surrogate)
-        s_reset = s.detach() if dyn.detach_reset else s
-        u = h - dyn.threshold * s_reset if dyn.soft_reset else h * (1.0 - s_reset)
+        u = reset(h, s.detach() if dyn.detach_reset else s, dyn)
         spikes.append(s)
         potentials.append(h)
     return torch.stack(spikes), torch.stack(potentials)

@@ -1,4 +1,4 @@
-"""Multi-step spiking neurons: LIF, IF, noisy LIF and PSN.
+"""Multi-step spiking neurons: LIF, IF, parametric LIF, noisy LIF and PSN.
 
 Every layer takes ``[T, B, ...]``, runs all ``T`` steps in one call from fresh state (nothing is carried
 between calls, so there is no ``reset_net``), and returns spikes of the same shape. Behaviour is the same
@@ -11,6 +11,7 @@ installs for its duration. The forward spikes never depend on it.
 """
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 from dataclasses import dataclass, field
@@ -74,19 +75,21 @@ class SpikingNeuron(nn.Module):
 class LIF(SpikingNeuron):
     """Leaky integrate-and-fire.
 
-    ``decay_input=True``: ``u ← u + (I − u)/τ`` (SpikingJelly's default); ``False``: ``u ← λu + I`` with
-    ``λ = 1 − 1/τ``. Fires when ``u ≥ threshold``; ``reset="hard"`` sets ``u`` to 0, ``"soft"`` subtracts
-    the threshold; ``detach_reset`` stops gradients through the reset.
+    ``decay_input=True``: ``u ← u + (I − (u − V_r))/τ`` (SpikingJelly's default); ``False``:
+    ``u ← u − (u − V_r)/τ + I``, that is ``λ(u − V_r) + V_r + I`` with ``λ = 1 − 1/τ``. Fires when
+    ``u ≥ threshold``; ``reset="hard"`` sets ``u`` to ``v_reset`` (``V_r``, 0 by default, also where ``u``
+    starts), ``"soft"`` subtracts the threshold (then ``V_r = 0`` in the charge); ``detach_reset`` stops
+    gradients through the reset.
     """
 
     def __init__(self, tau: float = 2.0, threshold: float = 1.0, reset: str = "hard", detach_reset: bool = False,
-                 decay_input: bool = True, surrogate: Optional[Surrogate] = None, backend: str = "compiled") -> None:
+                 decay_input: bool = True, v_reset: float = 0.0, surrogate: Optional[Surrogate] = None,
+                 backend: str = "compiled") -> None:
         super().__init__(surrogate, backend)
-        if reset not in ("hard", "soft"):
-            raise ValueError(f"reset must be 'hard' or 'soft', got {reset!r}")
+        _check_reset(reset, v_reset)
         self.dynamics = Dynamics(tau=float(tau) if tau is not None else None, decay_input=decay_input,
                                  threshold=float(threshold), soft_reset=reset == "soft",
-                                 detach_reset=detach_reset)
+                                 detach_reset=detach_reset, v_reset=float(v_reset))
 
     def noise(self, x: Tensor) -> Optional[Tensor]:
         """Additive membrane noise for this call, ``[T, ...]``, or ``None``."""
@@ -104,17 +107,63 @@ class LIF(SpikingNeuron):
     def extra_repr(self) -> str:
         d = self.dynamics
         return (f"tau={d.tau}, threshold={d.threshold}, reset={'soft' if d.soft_reset else 'hard'}, "
-                f"detach_reset={d.detach_reset}, decay_input={d.decay_input}, "
+                f"v_reset={d.v_reset}, detach_reset={d.detach_reset}, decay_input={d.decay_input}, "
                 f"surrogate={self.surrogate.family}({self.surrogate.alpha}), backend={self.backend}")
+
+
+def _check_reset(reset: str, v_reset: float) -> None:
+    if reset not in ("hard", "soft"):
+        raise ValueError(f"reset must be 'hard' or 'soft', got {reset!r}")
+    if reset == "soft" and v_reset != 0.0:
+        raise ValueError(f"v_reset={v_reset} applies to a hard reset; a soft reset subtracts the threshold")
 
 
 class IF(LIF):
     """Integrate-and-fire: ``u ← u + I`` (no leak)."""
 
     def __init__(self, threshold: float = 1.0, reset: str = "hard", detach_reset: bool = False,
-                 surrogate: Optional[Surrogate] = None, backend: str = "compiled") -> None:
+                 v_reset: float = 0.0, surrogate: Optional[Surrogate] = None, backend: str = "compiled") -> None:
         super().__init__(tau=None, threshold=threshold, reset=reset, detach_reset=detach_reset,
-                         decay_input=False, surrogate=surrogate, backend=backend)
+                         decay_input=False, v_reset=v_reset, surrogate=surrogate, backend=backend)
+
+
+class ParametricLIF(LIF):
+    """LIF with a learnable time constant (Fang et al., ICCV 2021; SpikingJelly's ``ParametricLIFNode``).
+
+    ``1/τ = k = sigmoid(w)`` with ``w`` a parameter initialised to ``−log(init_tau − 1)``; the charge is the
+    LIF's with ``· k`` in place of ``/ τ`` (and ``u·(1 − k) + I`` without input decay), as SpikingJelly
+    writes it. The kernels read ``k`` at every call as a constant: ``w`` gets no gradient, so training
+    with ``w`` trainable is refused rather than silently leaving it where it is.
+    """
+
+    def __init__(self, init_tau: float = 2.0, threshold: float = 1.0, reset: str = "hard",
+                 detach_reset: bool = False, decay_input: bool = True, v_reset: float = 0.0,
+                 surrogate: Optional[Surrogate] = None, backend: str = "compiled") -> None:
+        if not init_tau > 1.0:
+            raise ValueError(f"init_tau must be > 1, got {init_tau}")
+        super().__init__(tau=2.0, threshold=threshold, reset=reset, detach_reset=detach_reset,
+                         decay_input=decay_input, v_reset=v_reset, surrogate=surrogate, backend=backend)
+        self.w = nn.Parameter(torch.as_tensor(-math.log(init_tau - 1.0)))
+
+    @property
+    def dynamics(self) -> Dynamics:
+        with torch.no_grad():
+            k = self.w.sigmoid()
+            retain = 1.0 - k  # in w's precision, as SpikingJelly computes it
+        return dataclasses.replace(self._constants, tau=None, factor=float(k), retain=float(retain))
+
+    @dynamics.setter
+    def dynamics(self, constants: Dynamics) -> None:  # LIF.__init__ sets the other constants
+        self._constants = constants
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.training and self.w.requires_grad and torch.is_grad_enabled():
+            raise RuntimeError("ParametricLIF's time constant is a constant of snnbench's kernels, so w would not "
+                               "learn: freeze it (layer.w.requires_grad_(False)) to train the other weights")
+        return super().forward(x)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr().replace(f"tau={self.dynamics.tau}", f"tau=1/{self.dynamics.factor:.6g}")
 
 
 class NoisyLIF(LIF):
@@ -189,7 +238,8 @@ class PSN(SpikingNeuron):
         return f"T={self.T}, surrogate={self.surrogate.family}({self.surrogate.alpha}), backend={self.backend}"
 
 
-NEURONS: dict[str, type[SpikingNeuron]] = {"lif": LIF, "if": IF, "noisy_lif": NoisyLIF, "psn": PSN}
+NEURONS: dict[str, type[SpikingNeuron]] = {"lif": LIF, "if": IF, "plif": ParametricLIF, "noisy_lif": NoisyLIF,
+                                           "psn": PSN}
 
 
 @dataclass(frozen=True)

@@ -175,3 +175,14 @@ def test_pdsg_uses_a_per_channel_gaussian_centred_at_half_sigma(backend):
     torch.testing.assert_close(g, input_grad(reference, x, w), atol=1e-5, rtol=1e-5)
     density = torch.exp(-((u - sigma / 2) ** 2) / (2 * sigma ** 2)) / (sigma * (2 * torch.pi) ** 0.5)
     torch.testing.assert_close(Surrogate("gaussian", 1.0 / sigma, center=sigma / 2).derivative(u), density)
+
+
+def test_rga_is_not_applicable_to_a_reset_other_than_zero():
+    shifted = LIF(v_reset=-0.5, backend="eager")
+    assert inapplicable("rga", shifted) == ("gradient mode 'rga' models the firing rate of a neuron reset to 0; "
+                                            "LIF resets to -0.5")
+    assert inapplicable("rga", LIF(reset="soft")) is None and inapplicable("bptr", shifted) is None
+    x = (torch.randn(4, 2, 6) + 0.8).requires_grad_(True)
+    with gradient_mode(shifted, "assg"):
+        (grad,) = torch.autograd.grad(shifted(x).sum(), x)
+    assert grad.abs().sum() > 0
