@@ -88,3 +88,11 @@ def test_convergence_script_adds_attacks_on_the_survivors_and_resumes(tmp_path):
                              str(tmp_path / "runs")], capture_output=True, text=True, timeout=600)
     assert report.returncode == 0, report.stderr
     assert "apgd-ce-assg" in report.stdout and (tmp_path / "convergence.png").stat().st_size > 1000
+
+
+def test_spikingjelly_check_passes_with_the_pinned_release():
+    pytest.importorskip("spikingjelly")
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "spikingjelly_check.py")], capture_output=True,
+                         text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "SpikingJelly 0.0.0.0.14" in run.stdout and run.stdout.count(" ok") == 4
