@@ -74,8 +74,9 @@ def check_controllable(model: nn.Module, mode: str) -> int:
     if foreign:
         raise ForeignSpikingModules(
             f"gradient mode {mode!r} cannot reach {len(foreign)} spiking module(s) that snnbench does not "
-            f"control: {describe(foreign)}. Convert a SpikingJelly model with snnbench.interop.convert(model); "
-            f"rebuild any other with snnbench's spiking layers (snnbench.LIF, snnbench.IF, snnbench.create_model)")
+            f"control: {describe(foreign)}. Convert a SpikingJelly or snnTorch model with "
+            f"snnbench.interop.convert(model); rebuild any other with snnbench's spiking layers (snnbench.LIF, "
+            f"snnbench.IF, snnbench.create_model)")
     layers = sum(isinstance(m, SpikingNeuron) for m in model.modules())
     if layers == 0 and mode != "none":
         raise NoSpikingLayers(

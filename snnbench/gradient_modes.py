@@ -55,6 +55,7 @@ class GradientMode:
     name = ""
     frozen: bool = False  # while True, adaptive statistics do not update (extra EoT samples)
     recurrent_only = False  # True: defined through the membrane recurrence, so not for PSN
+    step_local = False  # True: defined step by step, so it also runs on step-wise layers (snnbench.stepwise)
 
     def reset(self) -> None:
         """Forget adaptive statistics: a new attack run or restart begins."""
@@ -69,9 +70,20 @@ class GradientMode:
     def for_layer(cls, layer: SpikingNeuron, **params: Any) -> "GradientMode":
         return cls(**params)
 
+    def on_step(self, shifted: Tensor, t: int) -> None:
+        """A step-wise layer fired at step ``t`` with potentials ``H − θ`` = ``shifted`` (step-local modes)."""
+        raise NotImplementedError
+
+    def step_backward(self, grad_spikes: Tensor, shifted: Tensor, t: int) -> Tensor:
+        """``∂L/∂(H − θ)`` at step ``t`` of a step-wise layer (step-local modes)."""
+        raise NotImplementedError
+
     @classmethod
     def inapplicable_to(cls, layer: SpikingNeuron) -> Optional[str]:
         """Why this mode is not defined for ``layer``, or None."""
+        if not layer.whole_sequence and not cls.step_local:
+            return (f"gradient mode {cls.name!r} needs a layer's whole time series in one call; "
+                    f"{type(layer).__name__} runs one step per call (a per-step loop)")
         if cls.recurrent_only and not layer.recurrent:
             return (f"gradient mode {cls.name!r} is defined through the membrane recurrence of LIF/IF layers; "
                     f"{type(layer).__name__} has none")
@@ -102,11 +114,19 @@ class SurrogateMode(_LayerSurrogateByDefault, GradientMode):
     alpha: float = 2.0
     name = "surrogate"
 
+    step_local = True
+
     def __post_init__(self) -> None:
         self._path = SurrogateBPTT(Surrogate(self.family, self.alpha))
 
     def __call__(self, grad_spikes: Tensor, record: LoopRecord) -> Tensor:
         return self._path(grad_spikes, record)
+
+    def on_step(self, shifted: Tensor, t: int) -> None:
+        pass
+
+    def step_backward(self, grad_spikes: Tensor, shifted: Tensor, t: int) -> Tensor:
+        return grad_spikes * self._path.surrogate.derivative(shifted)
 
 
 def assg_update(h: Tensor, M: Tensor, D: Tensor, threshold: float, beta1: float, beta2: float, omega: float,
@@ -136,9 +156,12 @@ class ASSG(GradientMode):
     beta1: float = 0.9
     beta2: float = 0.9
     name = "assg"
+    step_local = True
     M: Optional[Tensor] = field(default=None, init=False, repr=False)
     D: Optional[Tensor] = field(default=None, init=False, repr=False)
     alpha: Optional[Tensor] = field(default=None, init=False, repr=False)
+    # On a step-wise layer: (M, D, α) of each step t, each [B, ...].
+    steps: dict = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         get_family(self.family)
@@ -149,12 +172,26 @@ class ASSG(GradientMode):
 
     def reset(self) -> None:
         self.M = self.D = self.alpha = None
+        self.steps = {}
 
     def select(self, keep: Tensor) -> None:
-        # Statistics are [T, B, ...]: the batch is dimension 1.
+        # Statistics are [T, B, ...]: the batch is dimension 1 (dimension 0 of a step's).
         if self.M is not None:
             self.M, self.D = self.M[:, keep], self.D[:, keep]
         self.alpha = None if self.alpha is None else self.alpha[:, keep]
+        self.steps = {t: tuple(v[keep] for v in stats) for t, stats in self.steps.items()}
+
+    def on_step(self, shifted: Tensor, t: int) -> None:
+        M, D, _ = self.steps.get(t, (None, None, None))
+        if M is None or M.shape != shifted.shape:
+            M, D = torch.ones_like(shifted), torch.zeros_like(shifted)
+        if self.frozen:
+            self.steps[t] = (M, D, ASSG_SHARPNESS(M, D, self.omega, self.gamma))
+        else:
+            self.steps[t] = ASSG_UPDATE(shifted, M, D, 0.0, self.beta1, self.beta2, self.omega, self.gamma)
+
+    def step_backward(self, grad_spikes: Tensor, shifted: Tensor, t: int) -> Tensor:
+        return grad_spikes * Surrogate(self.family, self.steps[t][2]).derivative(shifted)
 
     def on_forward(self, record: LoopRecord) -> None:
         h = record.h

@@ -1,4 +1,5 @@
-"""Models built with SpikingJelly made attackable by snnbench, keeping the model, its code and every weight.
+"""Models built with SpikingJelly or snnTorch made attackable by snnbench, keeping the model, its code and every
+weight.
 
 :func:`convert` turns, in place, every SpikingJelly neuron of a model into an snnbench neuron with the same
 dynamics and parameters, so that every gradient mode (ASSG, BPTR, RGA, HART, PDSG, any surrogate) reaches
@@ -23,21 +24,30 @@ SpikingJelly (0.0.0.0.14, 2.x)         snnbench                          paramet
 ====================================  ===============================  ====================================
 
 Surrogates: ``ATan(α)`` → ``atan`` α, ``Sigmoid(α)`` → ``sigmoid`` α, ``PiecewiseQuadratic(α)`` →
-``triangle`` α, ``Erf(α)`` → ``gaussian`` α√2 (the same derivative). Anything else — another surrogate, a
-single-step node (used in a per-step Python loop), a node of a class not listed — stops with an error that
-names it: nothing is approximated. SpikingJelly is never imported here; a model is recognised by its
-classes' names and modules.
+``triangle`` α, ``Erf(α)`` → ``gaussian`` α√2 (the same derivative).
+
+snnTorch's ``Leaky`` (``reset_mechanism`` subtract, zero or none; ``beta`` and ``threshold`` scalars or
+tensors, learnable or not; graded spikes; ``init_hidden``) becomes :class:`snnbench.stepwise.SteppedLeaky`,
+which runs one step per call inside the model's own per-step loop, with snnTorch's strict threshold and
+delayed reset; its ``spike_grad`` ``atan(alpha)`` → ``atan`` α, ``sigmoid(slope)`` → ``sigmoid`` slope. Such a
+model is attacked with the step-local modes (``surrogate``, ``assg``); BPTR, RGA, HART and PDSG need a
+layer's whole series in one call and report themselves not applicable.
+
+Anything else — another surrogate, a single-step SpikingJelly node, snnTorch's ``reset_delay=False``,
+inhibition or state quantisation, a neuron class not listed — stops with an error that names it: nothing is
+approximated. Neither library is imported here; a model is recognised by its classes' names and modules.
 """
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Callable, Optional, Sequence
 
-from torch import nn
+from torch import Tensor, nn
 
 from .classifier import SpikingClassifier
 from .foreign import describe, foreign_spiking_modules
 from .neurons import IF, LIF, NeuronSpec, ParametricLIF, SpikingNeuron, spiking_layers
+from .stepwise import SteppedLeaky, SteppedNeuron, start_sequences
 from .surrogates import Surrogate
 
 # SpikingJelly surrogate class → (snnbench family, factor on α).
@@ -118,15 +128,62 @@ def adopt(node: nn.Module, where: str = "the module", backend: str = "compiled")
     return node
 
 
+def _library(module: nn.Module) -> str:
+    return type(module).__module__.split(".")[0]
+
+
+def map_spike_grad(spike_grad, where: str) -> Surrogate:
+    """The snnbench surrogate with the derivative of snnTorch's ``atan(alpha)`` or ``sigmoid(slope)``."""
+    name = getattr(spike_grad, "__qualname__", type(spike_grad).__name__)
+    closure = dict(zip(getattr(getattr(spike_grad, "__code__", None), "co_freevars", ()),
+                       (cell.cell_contents for cell in getattr(spike_grad, "__closure__", None) or ())))
+    if getattr(spike_grad, "__module__", "") == "snntorch.surrogate":
+        if name == "atan.<locals>.inner":
+            return Surrogate("atan", float(closure["alpha"]))
+        if name == "sigmoid.<locals>.inner":
+            return Surrogate("sigmoid", float(closure["slope"]))
+    raise ConversionError(f"{where}: no snnbench surrogate family for snnTorch's spike_grad {name}; convertible: "
+                          f"snntorch.surrogate.atan(alpha), snntorch.surrogate.sigmoid(slope)")
+
+
+def adopt_leaky(node: nn.Module, where: str = "the module") -> SpikingNeuron:
+    """Turn one snnTorch ``Leaky``, in place, into :class:`SteppedLeaky` (same tensors, same operations)."""
+    if type(node).__name__ != "Leaky" or _library(node) != "snntorch":
+        raise ConversionError(f"{where}: no snnbench neuron for {type(node).__module__}.{type(node).__name__}; "
+                              f"convertible: snnTorch Leaky")
+    for flag, why in (("inhibition", "inhibition"), ("state_quant", "state quantisation"),
+                      ("surrogate_disable", "surrogate_disable (no gradient at all)")):
+        if getattr(node, flag, False):
+            raise ConversionError(f"{where}: Leaky with {why} is not converted")
+    if not getattr(node, "reset_delay", True):
+        raise ConversionError(f"{where}: Leaky with reset_delay=False is not converted")
+    surrogate = map_spike_grad(node.spike_grad, where)
+    key = (SteppedLeaky, type(node))
+    if key not in _ADOPTED:
+        _ADOPTED[key] = type("SteppedLeakyFromLeaky", (SteppedLeaky, type(node)), {
+            "__module__": __name__, "__doc__": "snnTorch's Leaky, run by snnbench's SteppedLeaky."})
+    reference = SteppedNeuron(surrogate)
+    del node.spike_grad
+    node.__class__ = _ADOPTED[key]
+    for attribute, value in vars(reference).items():
+        if not attribute.startswith("_") and attribute != "training":
+            object.__setattr__(node, attribute, value)
+    return node
+
+
 def convert(model: nn.Module, *, backend: str = "compiled") -> nn.Module:
-    """Convert every SpikingJelly neuron of ``model`` in place (see the module's table); returns ``model``.
+    """Convert every SpikingJelly and snnTorch neuron of ``model`` in place (see above); returns ``model``.
 
     Stops, naming the module, at anything it cannot convert exactly, and after converting checks that no
     spiking module outside snnbench's control is left.
     """
     for path, module in list(model.named_modules()):
+        if isinstance(module, SpikingNeuron):
+            continue
         if _is_spikingjelly(module) and type(module).__name__ in NEURONS:
             adopt(module, path or "the model", backend)
+        elif _library(module) == "snntorch" and type(module).__name__ == "Leaky":
+            adopt_leaky(module, path or "the model")
     left = foreign_spiking_modules(model)
     if left:
         raise ConversionError(f"cannot convert {len(left)} spiking module(s): {describe(left)}")
@@ -134,17 +191,63 @@ def convert(model: nn.Module, *, backend: str = "compiled") -> nn.Module:
 
 
 def classifier(body: nn.Module, *, T: int, num_classes: int, mean: Sequence[float] = (0.0,),
-               std: Sequence[float] = (1.0,), seed: int = 0) -> SpikingClassifier:
-    """A converted multi-step network as a :class:`SpikingClassifier`: the image is normalised, repeated
-    over ``T`` steps (``[T, B, C, H, W]``, as SpikingJelly's multi-step models take it), and the body's
-    ``[T, B, K]`` output is averaged over time. ``mean``/``std`` are the normalisation the body was trained
-    with."""
+               std: Sequence[float] = (1.0,), readout: Optional[Callable[[Any], Tensor]] = None,
+               seed: int = 0) -> SpikingClassifier:
+    """A converted network as a :class:`SpikingClassifier`; ``mean``/``std`` are the normalisation it was
+    trained with.
+
+    A multi-step network (SpikingJelly's) gets the normalised image repeated over ``T`` steps
+    (``[T, B, C, H, W]``, as SpikingJelly's multi-step models take it), and its ``[T, B, K]`` output is
+    averaged over time. A network with step-wise layers (snnTorch's) loops over time in its own code: it gets
+    the normalised image ``[B, C, H, W]``, and ``readout`` turns whatever it returns into logits ``[B, K]``
+    (for snnTorch's usual ``(spk_rec, mem_rec)``: ``lambda out: out[0].mean(0)``); ``T`` is its number of
+    steps, for the record.
+    """
     layers = spiking_layers(body)
     left = foreign_spiking_modules(body)
     if left or not layers:
         raise ConversionError(f"classifier() takes a converted network: {describe(left)} not converted"
                               if left else "classifier() takes a network with spiking layers; this one has none")
     first = layers[0].surrogate
-    return SpikingClassifier(body, T=T, num_classes=num_classes, mean=mean, std=std, seed=seed,
-                             neuron=NeuronSpec("lif", surrogate=first.family, alpha=float(first.alpha)))
+    neuron = NeuronSpec("lif", surrogate=first.family, alpha=float(first.alpha))
+    stepwise = [layer for layer in layers if not layer.whole_sequence]
+    if stepwise and len(stepwise) != len(layers):
+        raise ConversionError("classifier() takes a network whose spiking layers are all multi-step or all "
+                              "step-wise, not a mix")
+    if stepwise:
+        if readout is None:
+            raise ConversionError("a network that loops over time in its own code needs readout=: a function "
+                                  "from its output to logits [B, K]")
+        return LoopedClassifier(body, readout, T=T, num_classes=num_classes, mean=mean, std=std, seed=seed,
+                                neuron=neuron)
+    if readout is not None:
+        raise ConversionError("readout= is for networks that loop over time in their own code; a multi-step "
+                              "network's [T, B, K] output is averaged over time")
+    return SpikingClassifier(body, T=T, num_classes=num_classes, mean=mean, std=std, seed=seed, neuron=neuron)
+
+
+class LoopedClassifier(SpikingClassifier):
+    """A :class:`SpikingClassifier` around a network that loops over time in its own code (snnTorch style):
+    ``readout(body(normalised images))`` → logits, every step-wise layer told first that a sequence begins."""
+
+    def __init__(self, body: nn.Module, readout: Callable[[Any], Tensor], **kwargs: Any) -> None:
+        super().__init__(body, **kwargs)
+        self.readout = readout
+
+    def forward(self, x: Tensor) -> Tensor:
+        start_sequences(self.body)
+        for layer in spiking_layers(self.body):
+            if hasattr(layer, "reset_mem"):  # snnTorch's hidden state (init_hidden) starts from 0
+                layer.reset_mem()
+        logits = self.readout(self.body(self._normalise(x)))
+        if logits.dim() != 2 or logits.shape[0] != x.shape[0]:
+            raise ValueError(f"readout must give logits [B, K] = [{x.shape[0]}, {self.num_classes}], got "
+                             f"{tuple(logits.shape)}")
+        return logits
+
+    def forward_steps(self, x: Tensor) -> Tensor:
+        raise NotImplementedError("a network that loops over time in its own code has no [T, B, K] output of "
+                                  "snnbench's; call the model for its logits")
+
+    reference_steps = forward_steps
 

@@ -47,6 +47,8 @@ class SpikingNeuron(nn.Module):
     # True when a membrane potential carries over from step to step (the backward paths built on that
     # recurrence, BPTR, RGA and HART, need it).
     recurrent = True
+    # True when one call runs all T steps ([T, B, ...]); False for step-wise layers (snnbench.stepwise).
+    whole_sequence = True
 
     def __init__(self, surrogate: Optional[Surrogate], backend: str) -> None:
         super().__init__()

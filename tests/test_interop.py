@@ -138,3 +138,96 @@ def test_activation_based_multi_step_nodes_convert_too():
     torch.testing.assert_close(g, g_ref, atol=1e-5, rtol=0)
     with pytest.raises(ConversionError, match="step_mode 's'"):
         convert(nn.Sequential(ab_neuron.LIFNode(step_mode="s")))
+
+
+# ---- snnTorch ---------------------------------------------------------------------------------------------
+
+
+def snntorch_net(snn, surrogate, **leaky):
+    class Net(nn.Module):  # snnTorch's usual style: a Python loop over steps, state passed by hand
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 4, 3, padding=1)
+            self.lif1 = snn.Leaky(spike_grad=surrogate, **leaky)
+            self.fc = nn.Linear(4 * 14 * 14, 10)
+            self.lif2 = snn.Leaky(spike_grad=surrogate, **leaky)
+
+        def forward(self, x):
+            mem1, mem2 = self.lif1.init_leaky(), self.lif2.init_leaky()
+            spk_rec, mem_rec = [], []
+            for _ in range(4):
+                spk1, mem1 = self.lif1(nn.functional.avg_pool2d(self.conv(x), 2), mem1)
+                spk2, mem2 = self.lif2(self.fc(spk1.flatten(1)), mem2)
+                spk_rec.append(spk2)
+                mem_rec.append(mem2)
+            return torch.stack(spk_rec), torch.stack(mem_rec)
+
+    return Net()
+
+
+@pytest.mark.parametrize("leaky, grad", [
+    (dict(beta=0.9), ("atan", 2.0)),
+    (dict(beta=0.5, threshold=0.6, reset_mechanism="zero"), ("atan", 3.0)),
+    (dict(beta=0.8, reset_mechanism="none", graded_spikes_factor=2.5), ("sigmoid", 5.0)),
+    (dict(beta=torch.linspace(0.3, 0.95, 10), threshold=0.8, learn_beta=True), ("sigmoid", 5.0)),
+], ids=["subtract", "zero", "none-graded", "per-neuron-beta"])
+def test_snntorch_leaky_converts_exactly(leaky, grad):
+    snn = pytest.importorskip("snntorch")
+    from snntorch import surrogate
+
+    torch.manual_seed(0)
+    spike_grad = surrogate.atan(alpha=grad[1]) if grad[0] == "atan" else surrogate.sigmoid(slope=grad[1])
+    if isinstance(leaky.get("beta"), torch.Tensor):
+        original = snntorch_net(snn, spike_grad, **leaky)
+        original.lif1 = snn.Leaky(spike_grad=spike_grad, beta=0.7)  # the conv layer's neurons: one beta
+    else:
+        original = snntorch_net(snn, spike_grad, **leaky)
+    converted = convert(copy.deepcopy(original))
+    assert foreign_spiking_modules(converted) == []
+    assert [type(m).__name__ for m in spiking_layers(converted)] == ["SteppedLeakyFromLeaky"] * 2
+    x = (torch.rand(3, 1, 28, 28) * 3).requires_grad_(True)
+    spk_ref, mem_ref = original(x)
+    (g_ref,) = torch.autograd.grad(mem_ref.sum() + spk_ref.sum(), x)
+    spk, mem = converted(x)
+    (g,) = torch.autograd.grad(mem.sum() + spk.sum(), x)
+    assert 0 < spk_ref.sum() < spk_ref.numel()
+    assert torch.equal(spk, spk_ref) and torch.equal(mem, mem_ref)
+    torch.testing.assert_close(g, g_ref, atol=1e-5 * max(g_ref.abs().max().item(), 1.0), rtol=1e-5)
+    assert original.state_dict().keys() == converted.state_dict().keys()
+
+
+def test_a_converted_snntorch_model_runs_the_step_local_modes_and_names_the_others():
+    snn = pytest.importorskip("snntorch")
+    from snnbench.attacks import APGD, GradientSpec
+
+    torch.manual_seed(0)
+    model = classifier(convert(snntorch_net(snn, None, beta=0.9)), T=4, num_classes=10, mean=(0.1307,),
+                       std=(0.3081,), readout=lambda out: out[1].mean(0))
+    x, y = torch.rand(4, 1, 28, 28), torch.arange(4)
+    for mode in ("surrogate", "assg"):
+        run = APGD(eps=0.1, steps=3, gradient=GradientSpec(mode)).run(model, x, y)
+        assert (run.gradient_mode, run.layers) == (mode, 2)
+    for mode in ("bptr", "rga", "hart", "pdsg"):  # they all gave the same number before, silently
+        with pytest.raises(ValueError, match=f"gradient mode '{mode}' needs a layer's whole time series in one "
+                                             f"call; SteppedLeakyFromLeaky runs one step per call"):
+            APGD(eps=0.1, steps=3, gradient=GradientSpec(mode))(model, x, y)
+    # ASSG on a step-wise layer adapts per step: its statistics hold one entry per time step.
+    with gradient_mode(model, "assg") as mode:
+        model(x).sum().backward()
+        assert sorted(mode.paths[0].steps) == [0, 1, 2, 3]
+    result = evaluate(model, tiny_benchmark(), name="converted-snntorch", n_examples=8, batch_size=8)
+    skipped = {a.name for a in result.attacks if a.not_applicable}
+    assert skipped == {"apgd-ce-bptr", "apgd-ce-rga", "apgd-ce-hart"} and not result.official
+
+
+def test_snntorch_features_that_cannot_be_converted_exactly_are_named():
+    snn = pytest.importorskip("snntorch")
+    from snntorch import surrogate
+
+    cases = [(snn.Leaky(beta=0.9, reset_delay=False), "reset_delay=False"),
+             (snn.Leaky(beta=0.9, spike_grad=surrogate.fast_sigmoid()), "spike_grad fast_sigmoid"),
+             (snn.Leaky(beta=0.9, inhibition=True), "inhibition"),
+             (snn.Synaptic(alpha=0.9, beta=0.8), "cannot convert 1 spiking module")]
+    for module, words in cases:
+        with pytest.raises(ConversionError, match=words):
+            convert(nn.Sequential(nn.Linear(3, 3), module))
