@@ -11,18 +11,20 @@ from tabulate import tabulate
 
 
 def _architectures(args: argparse.Namespace) -> int:
-    from .architectures import create_model, list_architectures
-    from .architectures.registry import architecture_options
+    from .architectures import architecture_info, create_model, list_architectures
+    from .datasets import dataset_info
 
     rows = []
     for name in list_architectures():
-        size, channels = (28, 1) if name == "convnet" else (32, 3)
+        info = architecture_info(name)
+        data = dataset_info(info.datasets[0])
+        size, channels = data.image_size, data.in_channels
         model = create_model(name, in_channels=channels, image_size=size, num_classes=10,
                              neuron={"backend": "eager"})
         params = sum(p.numel() for p in model.parameters())
-        options = ", ".join(f"{k}={v}" for k, v in architecture_options(name).items())
-        rows.append([name, f"{params:,}", f"{channels}×{size}×{size}", options])
-    print(tabulate(rows, headers=["architecture", "parameters (10 classes)", "input", "options"]))
+        options = ", ".join(f"{k}={v}" for k, v in info.options.items())
+        rows.append([name, f"{params:,}", f"{channels}×{size}×{size}", ", ".join(info.datasets), options])
+    print(tabulate(rows, headers=["architecture", "parameters (10 classes)", "input", "made for", "options"]))
     return 0
 
 

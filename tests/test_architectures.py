@@ -132,3 +132,33 @@ def test_wrn_blocks_merge_by_a_convex_combination():
     model = create_model("wrn16", neuron=EAGER, T=2, **CIFAR)
     merges = [m for m in model.modules() if type(m).__name__ == "ConvexCombination"]
     assert len(merges) == 6 and all(torch.equal(m.weight.data, torch.tensor([0.5, 0.5])) for m in merges)
+
+
+def test_register_architecture_takes_its_configuration_as_data():
+    from snnbench.architectures import ARCHITECTURES, architecture_info, register_architecture
+    from snnbench.layers import Flatten, TimeDistributed
+
+    def tiny(*, neuron, T, in_channels, num_classes, image_size, hidden=8):
+        """A linear readout over one spiking layer."""
+        return nn.Sequential(Flatten(), TimeDistributed(nn.Linear(in_channels * image_size ** 2, hidden)),
+                             neuron.build(T), TimeDistributed(nn.Linear(hidden, num_classes)))
+
+    try:
+        register_architecture(datasets=("mnist",), name="tiny-test")(tiny)
+        info = architecture_info("tiny-test")
+        assert (info.datasets, info.options, info.summary) == (("mnist",), {"hidden": 8},
+                                                               "A linear readout over one spiking layer.")
+        model = create_model("tiny-test", neuron=EAGER, hidden=4)
+        assert model(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+        with pytest.raises(ValueError, match="architecture 'tiny-test' is registered already"):
+            register_architecture(datasets=("mnist",), name="tiny-test")(tiny)
+    finally:
+        ARCHITECTURES.pop("tiny-test", None)
+    with pytest.raises(TypeError, match="lacks in_channels, image_size"):
+        register_architecture(datasets=("mnist",))(lambda *, neuron, T, num_classes: None)
+    with pytest.raises(TypeError, match="options need defaults \\(configuration as data\\); depth has none"):
+        register_architecture(datasets=("mnist",), name="x")(
+            lambda *, neuron, T, in_channels, num_classes, image_size, depth: None)
+    with pytest.raises(ValueError, match="unknown dataset 'imagenet'"):
+        register_architecture(datasets=("imagenet",), name="y")(tiny)
+    assert "x" not in ARCHITECTURES and "y" not in ARCHITECTURES

@@ -5,8 +5,10 @@ from torch import nn
 
 from ..layers import Flatten, TimeDistributed
 from ..neurons import NeuronSpec
+from .registry import register_architecture
 
 
+@register_architecture(datasets=("mnist", "fashion_mnist"))
 def convnet(*, neuron: NeuronSpec, T: int, in_channels: int, num_classes: int, image_size: int,
             channels: tuple[int, int] = (32, 64)) -> nn.Module:
     """conv 3×3 → BN → spike → avg-pool 2 → conv 3×3 → BN → spike → avg-pool 2 → linear."""

@@ -1,45 +1,97 @@
-"""The architecture registry and :func:`create_model`."""
+"""The architecture registry, :func:`register_architecture` and :func:`create_model`.
+
+An architecture is a body builder registered with its configuration as data, the way timm registers models::
+
+    @register_architecture(datasets=("cifar10", "cifar100"))
+    def vgg11(*, neuron, T, in_channels, num_classes, image_size, width=64, hidden=4096): ...
+
+Every builder takes the core arguments (``neuron``, ``T``, ``in_channels``, ``num_classes``, ``image_size``)
+as keywords, plus options of its own with defaults; ``datasets`` names the data sets it is made for (the
+first gives its default input). A card names a registered architecture and its options; it never names code
+to import, so a new architecture comes into snnbench by pull request, as a module of this package.
+"""
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Mapping, Sequence, Union
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 from torch import nn
 
 from ..classifier import SpikingClassifier
+from ..datasets import dataset_info
 from ..neurons import NeuronSpec
-from .convnet import convnet
-from .sew_resnet import sew_resnet19
-from .vgg import vgg11
-from .wrn import wrn16
 
 BodyBuilder = Callable[..., nn.Module]
 
-ARCHITECTURES: dict[str, BodyBuilder] = {
-    "convnet": convnet,
-    "vgg11": vgg11,
-    "sew_resnet19": sew_resnet19,
-    "wrn16": wrn16,
-}
+CORE_ARGUMENTS = ("neuron", "T", "in_channels", "num_classes", "image_size")
 
-_CORE_ARGS = {"neuron", "T", "in_channels", "num_classes", "image_size"}
+
+@dataclass(frozen=True)
+class ArchitectureInfo:
+    """A registered body builder: its name, the data sets it is made for, and its options with defaults."""
+
+    name: str
+    builder: BodyBuilder
+    datasets: tuple[str, ...]
+
+    @property
+    def options(self) -> dict[str, Any]:
+        params = inspect.signature(self.builder).parameters
+        return {k: p.default for k, p in params.items() if k not in CORE_ARGUMENTS}
+
+    @property
+    def summary(self) -> str:
+        return (inspect.getdoc(self.builder) or inspect.getdoc(inspect.getmodule(self.builder)) or "").splitlines()[0]
+
+
+ARCHITECTURES: dict[str, ArchitectureInfo] = {}
+
+
+def register_architecture(*, datasets: Sequence[str], name: Optional[str] = None) -> Callable[[BodyBuilder], BodyBuilder]:
+    """Register a body builder under ``name`` (default: the function's name); returns it unchanged."""
+
+    def register(builder: BodyBuilder) -> BodyBuilder:
+        key = name or builder.__name__
+        if key in ARCHITECTURES:
+            raise ValueError(f"architecture {key!r} is registered already (by {ARCHITECTURES[key].builder.__module__})")
+        params = inspect.signature(builder).parameters
+        missing = [a for a in CORE_ARGUMENTS if a not in params]
+        if missing:
+            raise TypeError(f"architecture {key!r}: a builder takes the core arguments {', '.join(CORE_ARGUMENTS)}; "
+                            f"{builder.__qualname__} lacks {', '.join(missing)}")
+        no_default = [k for k, p in params.items() if k not in CORE_ARGUMENTS and p.default is inspect.Parameter.empty]
+        if no_default:
+            raise TypeError(f"architecture {key!r}: options need defaults (configuration as data); "
+                            f"{', '.join(no_default)} has none")
+        if not datasets:
+            raise ValueError(f"architecture {key!r}: name at least one dataset it is made for")
+        for dataset in datasets:
+            dataset_info(dataset)  # a known dataset
+        ARCHITECTURES[key] = ArchitectureInfo(key, builder, tuple(datasets))
+        return builder
+
+    return register
 
 
 def list_architectures() -> list[str]:
     return sorted(ARCHITECTURES)
 
 
-def _builder(name: str) -> BodyBuilder:
+def architecture_info(name: str) -> ArchitectureInfo:
     try:
         return ARCHITECTURES[name]
     except KeyError:
         raise ValueError(f"unknown architecture {name!r}; choose one of {', '.join(list_architectures())}") from None
 
 
+def _builder(name: str) -> BodyBuilder:
+    return architecture_info(name).builder
+
+
 def architecture_options(name: str) -> dict[str, Any]:
     """The architecture's own keyword options and their defaults."""
-    params = inspect.signature(_builder(name)).parameters
-    return {k: p.default for k, p in params.items() if k not in _CORE_ARGS}
+    return architecture_info(name).options
 
 
 def build_body(name: str, *, neuron: NeuronSpec, T: int, in_channels: int, num_classes: int, image_size: int,

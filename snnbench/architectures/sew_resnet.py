@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from ..layers import GlobalAveragePool, TimeDistributed
 from ..neurons import NeuronSpec
+from .registry import register_architecture
 from .stages import residual_stages
 
 
@@ -32,6 +33,7 @@ class SEWBasicBlock(nn.Module):
         return self.residual(x) + self.shortcut(x)
 
 
+@register_architecture(datasets=("cifar10", "cifar100"))
 def sew_resnet19(*, neuron: NeuronSpec, T: int, in_channels: int, num_classes: int, image_size: int,
                  widths: tuple[int, int, int] = (128, 256, 512), blocks: int = 3) -> nn.Module:
     layers: list[nn.Module] = [

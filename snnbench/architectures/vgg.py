@@ -16,11 +16,13 @@ from torch import nn
 
 from ..layers import Flatten, TimeDistributed
 from ..neurons import NeuronSpec
+from .registry import register_architecture
 
 VGG11_STAGES: tuple[tuple[int, ...], ...] = ((1,), (2, 4), (8, 8, 8), (8, 8))  # multiples of `width`
 POOLED_STAGES = 3  # the last stage is not followed by pooling
 
 
+@register_architecture(datasets=("cifar10", "cifar100"))
 def vgg11(*, neuron: NeuronSpec, T: int, in_channels: int, num_classes: int, image_size: int,
           width: int = 64, hidden: int = 4096) -> nn.Module:
     if width < 1 or hidden < 0:

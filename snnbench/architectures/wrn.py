@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from ..layers import GlobalAveragePool, ConvexCombination, TimeDistributed
 from ..neurons import NeuronSpec
+from .registry import register_architecture
 from .stages import residual_stages
 
 
@@ -36,6 +37,7 @@ class PreActBlock(nn.Module):
         return self.merge(shortcut, self.residual(a))
 
 
+@register_architecture(datasets=("cifar10", "cifar100"))
 def wrn16(*, neuron: NeuronSpec, T: int, in_channels: int, num_classes: int, image_size: int,
           widen_factor: int = 4) -> nn.Module:
     widths = (16 * widen_factor, 32 * widen_factor, 64 * widen_factor)
