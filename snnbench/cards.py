@@ -19,7 +19,9 @@ from .architectures.registry import ARCHITECTURES, architecture_options, create_
 from .classifier import SpikingClassifier
 from .datasets import DATASETS, SOURCES, PathLike, dataset_info
 from .encoding import ENCODINGS
+from .interop import BUILDERS, build_library_model, library_problems
 from .neurons import NeuronSpec
+from .surrogates import Surrogate
 from .records import RecordError, read_yaml_record, record_to_dict
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -85,7 +87,8 @@ class Normalization:
 
 @dataclass(frozen=True)
 class ArchitectureConfig:
-    """A registered architecture and everything :func:`create_model` needs to rebuild it."""
+    """A registered architecture (or an allow-listed library builder, :data:`snnbench.interop.BUILDERS`) and
+    everything needed to rebuild it."""
 
     name: str
     T: int
@@ -95,8 +98,13 @@ class ArchitectureConfig:
     normalization: Optional[Normalization] = None
 
     def record_problems(self) -> Problems:
-        if self.name not in ARCHITECTURES:
-            yield "name", f"unknown architecture {self.name!r}; registered: {', '.join(sorted(ARCHITECTURES))}"
+        if self.name in BUILDERS:  # a model that a library's own code builds (an allow-listed builder)
+            for problem in library_problems(self.name, self.options, self.neuron.kind):
+                field_name, _, message = problem.partition(": ")
+                yield field_name, message
+        elif self.name not in ARCHITECTURES:
+            yield "name", (f"unknown architecture {self.name!r}; registered: {', '.join(sorted(ARCHITECTURES))}; "
+                           f"built by a library: {', '.join(sorted(BUILDERS))}")
         else:
             unknown = sorted(set(self.options) - set(architecture_options(self.name)))
             if unknown:
@@ -278,6 +286,13 @@ def build_model(arch: ArchitectureConfig, dataset: str, surrogate: SurrogateConf
     info = dataset_info(dataset)
     normalization = arch.normalization or Normalization(info.mean, info.std)
     extra = {} if backend is None else {"backend": backend}
+    if arch.name in BUILDERS:
+        if arch.encoding != "direct":
+            raise RecordError(arch.name, [f"field 'encoding': {arch.name} takes the image at every step (direct)"])
+        return build_library_model(arch.name, neuron_kind=arch.neuron.kind, neuron_params=arch.neuron.params,
+                                   surrogate=Surrogate(surrogate.family, surrogate.alpha), T=arch.T,
+                                   num_classes=info.num_classes, mean=normalization.mean, std=normalization.std,
+                                   options=arch.options, **extra)
     neuron = NeuronSpec(arch.neuron.kind, arch.neuron.params, surrogate=surrogate.family, alpha=surrogate.alpha,
                         **extra)
     return create_model(arch.name, neuron=neuron, T=arch.T, in_channels=info.in_channels,

@@ -39,8 +39,11 @@ approximated. Neither library is imported here; a model is recognised by its cla
 """
 from __future__ import annotations
 
+import importlib
+import inspect
 import math
-from typing import Any, Callable, Optional, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 from torch import Tensor, nn
 
@@ -251,3 +254,94 @@ class LoopedClassifier(SpikingClassifier):
 
     reference_steps = forward_steps
 
+
+
+# ---- models that a card builds with a library's own code ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LibraryBuilder:
+    """A model builder of an installed library that a card may name as its architecture.
+
+    This table is the allow-list: a card names an entry, never a module, so nothing else is ever imported.
+    The card's ``neuron`` section (an snnbench kind and parameters) and training surrogate become the
+    library's neuron class and arguments; the card's ``options`` are the builder's other keyword arguments.
+    The built model is converted (:func:`convert`) and wrapped (:func:`classifier`).
+    """
+
+    name: str
+    module: str
+    function: str
+    neuron_argument: str
+    neurons: Mapping[str, str]  # snnbench neuron kind → class in ``neuron_module``
+    neuron_module: str
+    surrogate_module: str
+    datasets: tuple[str, ...]
+
+    def import_builder(self) -> Callable[..., nn.Module]:
+        library = self.module.split(".")[0]
+        try:
+            module = importlib.import_module(self.module)
+        except ImportError:
+            raise ConversionError(f"architecture {self.name!r} is built by {library}, which is not installed here "
+                                  f"(pip install {library})") from None
+        return getattr(module, self.function)
+
+    def options(self) -> set[str]:
+        """The builder's keyword arguments a card may set (those snnbench sets itself excluded)."""
+        params = inspect.signature(self.import_builder()).parameters
+        return set(params) - {self.neuron_argument, "T", "num_classes", "pretrained", "progress", "kwargs"}
+
+
+_SJ = "spikingjelly.clock_driven"
+_SJ_NEURONS = {"lif": "MultiStepLIFNode", "if": "MultiStepIFNode", "plif": "MultiStepParametricLIFNode"}
+BUILDERS: dict[str, LibraryBuilder] = {b.name: b for b in (
+    LibraryBuilder("spikingjelly.sew_resnet18", f"{_SJ}.model.sew_resnet", "multi_step_sew_resnet18",
+                   "multi_step_neuron", _SJ_NEURONS, f"{_SJ}.neuron", f"{_SJ}.surrogate", ("cifar10", "cifar100")),
+    LibraryBuilder("spikingjelly.sew_resnet34", f"{_SJ}.model.sew_resnet", "multi_step_sew_resnet34",
+                   "multi_step_neuron", _SJ_NEURONS, f"{_SJ}.neuron", f"{_SJ}.surrogate", ("cifar10", "cifar100")),
+    LibraryBuilder("spikingjelly.spiking_resnet18", f"{_SJ}.model.spiking_resnet", "multi_step_spiking_resnet18",
+                   "multi_step_neuron", _SJ_NEURONS, f"{_SJ}.neuron", f"{_SJ}.surrogate", ("cifar10", "cifar100")),
+)}
+# snnbench surrogate family → SpikingJelly class and the factor that turns snnbench's α into its alpha.
+_SJ_SURROGATES = {family: (cls, 1.0 / scale) for cls, (family, scale) in SURROGATES.items()}
+
+
+def library_problems(name: str, options: Mapping[str, Any], neuron_kind: str) -> list[str]:
+    """What is wrong with a card's architecture section that names a library builder (empty when nothing)."""
+    builder = BUILDERS[name]
+    if neuron_kind not in builder.neurons:
+        return [f"neuron: {name} takes neurons of kind {', '.join(builder.neurons)}, not {neuron_kind!r}"]
+    try:
+        accepted = builder.options()
+    except ConversionError as err:
+        return [str(err)]
+    unknown = sorted(set(options) - accepted)
+    return [f"options: {name} has no option(s) {', '.join(unknown)}; it accepts {', '.join(sorted(accepted))}"] \
+        if unknown else []
+
+
+def build_library_model(name: str, *, neuron_kind: str, neuron_params: Mapping[str, Any], surrogate: Surrogate,
+                        T: int, num_classes: int, mean: Sequence[float], std: Sequence[float],
+                        options: Mapping[str, Any], backend: str = "compiled") -> SpikingClassifier:
+    """The model ``BUILDERS[name]`` builds with the library's own code, converted and wrapped."""
+    builder = BUILDERS[name]
+    problems = library_problems(name, options, neuron_kind)
+    if problems:
+        raise ConversionError(f"architecture {name!r}: " + "; ".join(problems))
+    build = builder.import_builder()
+    neuron_class = getattr(importlib.import_module(builder.neuron_module), builder.neurons[neuron_kind])
+    if surrogate.family not in _SJ_SURROGATES:
+        raise ConversionError(f"architecture {name!r}: SpikingJelly has no surrogate of family {surrogate.family!r}; "
+                              f"choose one of {', '.join(_SJ_SURROGATES)}")
+    surrogate_class, factor = _SJ_SURROGATES[surrogate.family]
+    function = getattr(importlib.import_module(builder.surrogate_module), surrogate_class)(
+        alpha=float(surrogate.alpha) * factor)
+    params = dict(neuron_params)
+    kwargs = {"v_threshold": float(params.pop("threshold", 1.0)), "detach_reset": params.pop("detach_reset", False),
+              "surrogate_function": function}
+    reset, v_reset = params.pop("reset", "hard"), float(params.pop("v_reset", 0.0))
+    kwargs["v_reset"] = None if reset == "soft" else v_reset
+    kwargs.update(params)  # tau, decay_input, init_tau: the same names in SpikingJelly
+    body = build(T=T, num_classes=num_classes, **{builder.neuron_argument: neuron_class}, **options, **kwargs)
+    return classifier(convert(body, backend=backend), T=T, num_classes=num_classes, mean=mean, std=std)

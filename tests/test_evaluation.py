@@ -24,9 +24,9 @@ from tiny_zoo import card_data, register_tiny_model
 N, BATCH = 12, 4
 
 
-def tiny_benchmark(steps: int = 2, queries: int = 10):
-    """mnist-linf with tiny budgets (an unofficial benchmark, for tests)."""
-    bench = load_protocol().benchmark("mnist-linf")
+def tiny_benchmark(steps: int = 2, queries: int = 10, name: str = "mnist-linf"):
+    """A benchmark (mnist-linf by default) with tiny budgets (an unofficial benchmark, for tests)."""
+    bench = load_protocol().benchmark(name)
     attacks = tuple(dataclasses.replace(a, params={**a.params, **({"queries": queries} if a.attack == "Square"
                                                                    else {"steps": steps})})
                     for a in bench.attacks)

@@ -231,3 +231,43 @@ def test_snntorch_features_that_cannot_be_converted_exactly_are_named():
     for module, words in cases:
         with pytest.raises(ConversionError, match=words):
             convert(nn.Sequential(nn.Linear(3, 3), module))
+
+
+# ---- bring your own SNN: a card whose model SpikingJelly's own code builds -----------------------------------
+
+
+def test_bring_your_own_snn_from_spikingjelly_end_to_end(tmp_path):
+    from snnbench import load_model
+    from snnbench.validation import validate_card
+    from tiny_zoo import register_tiny_model
+
+    architecture = {"name": "spikingjelly.sew_resnet18", "T": 2, "options": {"cnf": "ADD"},
+                    "neuron": {"kind": "lif", "params": {"tau": 2.0, "reset": "soft", "detach_reset": True}}}
+    card, _ = register_tiny_model(tmp_path, "sj-sew-resnet18", dataset="cifar10",
+                                  benchmarks=["cifar10-linf-1000"], architecture=architecture)
+    report = validate_card(card, backend="eager")
+    assert report.ok, report.problems
+    model = load_model("sj-sew-resnet18", zoo=tmp_path, backend="eager")
+    assert len(model.spiking_layers()) == 20 and foreign_spiking_modules(model) == []
+    result = evaluate(model, tiny_benchmark(name="cifar10-linf-1000"), n_examples=4, batch_size=4, zoo=tmp_path)
+    assert result.model == "sj-sew-resnet18" and result.model_summary.architecture == "spikingjelly.sew_resnet18"
+    assert all(a.gradient_layers == 20 for a in result.attacks if a.attacked and a.gradient_mode)
+    x, y = torch.rand(2, 3, 32, 32), torch.tensor([0, 1])
+    assert SAPGD(eps=8 / 255, steps=2).run(model, x, y).layers == 20
+
+
+def test_a_card_naming_a_library_builder_is_checked_like_any_other(tmp_path):
+    from snnbench.cards import ModelCard
+    from snnbench.records import RecordError, parse_record
+    from tiny_zoo import card_data
+
+    def problems(**architecture):
+        data = card_data("x", dataset="cifar10", benchmarks=["cifar10-linf-1000"], architecture={
+            "name": "spikingjelly.sew_resnet18", "T": 2, "neuron": {"kind": "lif"}, **architecture})
+        with pytest.raises(RecordError) as caught:
+            parse_record(ModelCard, data, "card")
+        return " ".join(caught.value.problems)
+
+    assert "sew_resnet18 has no option(s) depth; it accepts cnf" in problems(options={"depth": 3})
+    assert "takes neurons of kind lif, if, plif, not 'psn'" in problems(neuron={"kind": "psn"})
+    assert "built by a library: spikingjelly.sew_resnet18" in problems(name="spikingjelly.resnet1000")
