@@ -96,3 +96,16 @@ def test_spikingjelly_check_passes_with_the_pinned_release():
                          text=True, timeout=600)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "SpikingJelly 0.0.0.0.14" in run.stdout and run.stdout.count(" ok") == 4
+
+
+def test_interop_script_checks_agreement_on_both_libraries(tmp_path, shared_data):
+    pytest.importorskip("spikingjelly")
+    pytest.importorskip("snntorch")
+    pytest.importorskip("torchattacks")
+    import os
+
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "interop.py"), "--data-dir", str(shared_data),
+                          "--train-images", "256", "--images", "8"], capture_output=True, text=True, timeout=900,
+                         env={**os.environ, "XDG_CACHE_HOME": str(tmp_path)})
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.count("logits equal: True") == 2 and "SA-PGD-100 + ASSG (converted, 3 layers)" in run.stdout
