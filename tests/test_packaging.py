@@ -24,3 +24,15 @@ def test_the_zoo_is_installed_with_the_package():
     assert "snnbench.model_zoo = model_zoo" in config["options"]["package_dir"]
     patterns = config["options.package_data"]["snnbench.model_zoo"]
     assert "*/*.yaml" in patterns and "*/*.safetensors" in patterns
+
+
+def test_the_package_never_imports_the_libraries_it_converts():
+    import subprocess
+    import sys
+
+    code = ("import sys, snnbench, snnbench.interop, snnbench.cards, snnbench.evaluation, snnbench.stepwise, "
+            "snnbench.foreign, snnbench.cli; "
+            "print([m for m in sys.modules if m.split('.')[0] in ('spikingjelly', 'snntorch', 'torchattacks')])")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"
