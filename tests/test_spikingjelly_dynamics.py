@@ -13,6 +13,7 @@ import torch
 
 from snnbench.neurons import IF, LIF, ParametricLIF
 from snnbench.surrogates import Surrogate
+from test_neurons import _input_and_gradient, _spikes_and_grad
 
 neuron = pytest.importorskip("spikingjelly.clock_driven.neuron")
 surrogate = pytest.importorskip("spikingjelly.clock_driven.surrogate")
@@ -22,18 +23,8 @@ RESETS = [None, 0.0, -0.4, 0.3]  # SpikingJelly's v_reset: None is a soft reset
 GRID = list(itertools.product([2.0, 3.0, 1.7], [1.0, 0.6], RESETS, [True, False], [False, True]))
 
 
-def drive(seed: int, shape=(6, 3, 40)):
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(shape, generator=gen) * 1.2 + 0.5
-    w = torch.randn(shape, generator=gen)
-    return x, w
-
-
-def spikes_and_grad(layer, x, w):
-    x = x.clone().requires_grad_(True)
-    s = layer(x)
-    (g,) = torch.autograd.grad(s, x, grad_outputs=w)
-    return s.detach(), g
+def drive(seed: int):
+    return _input_and_gradient(shape=(6, 3, 40), dtype=torch.float32, seed=seed)
 
 
 def ours_kwargs(threshold, v_reset, detach):
@@ -49,8 +40,8 @@ def theirs_kwargs(threshold, v_reset, detach):
 def compare(ours, theirs, seed, label):
     x, w = drive(seed)
     functional.reset_net(theirs)
-    s_ref, g_ref = spikes_and_grad(theirs.train(), x, w)  # its eval() drops surrogate gradients
-    s, g = spikes_and_grad(ours.eval(), x, w)
+    s_ref, g_ref = _spikes_and_grad(theirs.train(), x, w)  # its eval() drops surrogate gradients
+    s, g = _spikes_and_grad(ours.eval(), x, w)
     assert s_ref.sum() > 0 and s_ref.sum() < s_ref.numel(), label  # the drive makes some, not all, fire
     assert torch.equal(s, s_ref), label
     torch.testing.assert_close(g, g_ref, atol=1e-5, rtol=0, msg=lambda m: f"{label}: {m}")
