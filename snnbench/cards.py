@@ -30,6 +30,8 @@ COMMIT = re.compile(r"^[0-9a-f]{40}$")
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 # `snnbench validate` recomputes the claim on at most this many images of the evaluation set.
 MAX_CLAIM_EXAMPLES = 1000
+MAX_NAME = 100  # characters of a model name (it becomes file names)
+MAX_T = 256  # time steps a card may ask for (validation runs the model; T scales its memory)
 
 Problems = Iterator[tuple[str, str]]
 
@@ -38,6 +40,22 @@ def name_problems(name: str) -> Problems:
     """A model or recipe name: it becomes a file name and a leaderboard row."""
     if not NAME.match(name):
         yield "name", f"use lowercase letters, digits, '.', '_' and '-' only, got {name!r}"
+    elif len(name) > MAX_NAME:
+        yield "name", f"at most {MAX_NAME} characters, got {len(name)}"
+
+
+def relative_path_problems(field_name: str, value: Optional[str]) -> Problems:
+    """A path a card gives relative to its folder: it must stay inside (no absolute path, no '..')."""
+    if value is not None and (Path(value).is_absolute() or ".." in Path(value).parts):
+        yield field_name, f"must be a path inside the card's folder (no '..', not absolute), got {value!r}"
+
+
+def inside(base: Path, relative: str, what: str) -> Path:
+    """``base / relative``, refusing a path that leaves ``base`` (also through a symbolic link)."""
+    path = base / relative
+    if not path.resolve().is_relative_to(base.resolve()):
+        raise RecordError(str(path), [f"the {what} leaves the card's folder (through a symbolic link)"])
+    return path
 
 
 def dataset_problems(dataset: str) -> Problems:
@@ -110,8 +128,8 @@ class ArchitectureConfig:
             if unknown:
                 accepted = ", ".join(sorted(architecture_options(self.name))) or "none"
                 yield "options", f"{self.name} has no option(s) {', '.join(unknown)}; it accepts {accepted}"
-        if self.T < 1:
-            yield "T", f"must be at least 1, got {self.T}"
+        if not 1 <= self.T <= MAX_T:
+            yield "T", f"must lie in [1, {MAX_T}], got {self.T}"
         if self.encoding not in ENCODINGS:
             yield "encoding", f"unknown encoding {self.encoding!r}; choose one of {', '.join(ENCODINGS)}"
         problem = _value_error(lambda: NeuronSpec(self.neuron.kind, self.neuron.params))
@@ -160,6 +178,7 @@ class TrainingConfig:
             yield "epsilon", f"must not be negative, got {self.epsilon}"
         if self.attack_steps is not None and self.attack_steps < 1:
             yield "attack_steps", f"must be at least 1, got {self.attack_steps}"
+        yield from relative_path_problems("recipe", self.recipe)
 
 
 @dataclass(frozen=True)
@@ -192,8 +211,9 @@ class WeightsConfig:
             yield "sha256", f"expected 64 lowercase hexadecimal characters, got {self.sha256!r}"
         if self.file is None and self.hub is None:
             yield "", "give a bundled 'file', a 'hub' location, or both"
-        if self.file is not None and (not self.file.endswith(".safetensors") or Path(self.file).is_absolute()):
+        if self.file is not None and not self.file.endswith(".safetensors"):
             yield "file", f"must be a .safetensors path relative to the card, got {self.file!r}"
+        yield from relative_path_problems("file", self.file)
 
 
 @dataclass(frozen=True)
@@ -271,13 +291,13 @@ class ModelCard:
         if self.weights.file is None:
             return None
         base = self.path.parent if self.path is not None else Path.cwd()
-        return base / self.weights.file
+        return inside(base, self.weights.file, "weights file")
 
     def recipe_path(self) -> Optional[Path]:
         if self.training.recipe is None:
             return None
         base = self.path.parent if self.path is not None else Path.cwd()
-        return base / self.training.recipe
+        return inside(base, self.training.recipe, "recipe")
 
 
 def build_model(arch: ArchitectureConfig, dataset: str, surrogate: SurrogateConfig,

@@ -10,6 +10,17 @@ import yaml
 from tabulate import tabulate
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (0 or a negative count is refused, never defaulted)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _architectures(args: argparse.Namespace) -> int:
     from .architectures import architecture_info, create_model, list_architectures
     from .datasets import dataset_info
@@ -217,8 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", help="run the benchmark protocol on a registered model")
     evaluate.add_argument("--model", required=True, help="a registered model (`snnbench models`)")
     evaluate.add_argument("--benchmark", help="default: the first benchmark on the model's card")
-    evaluate.add_argument("--n-examples", type=int, help="fewer images than the protocol's (unofficial)")
-    evaluate.add_argument("--batch-size", type=int, help="another batch size (unofficial)")
+    evaluate.add_argument("--n-examples", type=positive_int, help="fewer images than the protocol's (unofficial)")
+    evaluate.add_argument("--batch-size", type=positive_int, help="another batch size (unofficial)")
     evaluate.add_argument("--device", default="cpu")
     evaluate.add_argument("--seed", type=int, help="another seed (unofficial)")
     evaluate.add_argument("--out", help="where results go (default: the repository's leaderboard/; unofficial "

@@ -154,8 +154,13 @@ def evaluate(model: Union[str, SpikingClassifier], benchmark: Union[str, Benchma
     if subject.card is not None and subject.card.dataset != bench.dataset:
         raise ValueError(f"{subject.name} is a {subject.card.dataset} model; benchmark {bench.name} is on "
                          f"{bench.dataset}")
-    settings = {"n_examples": n_examples or bench.n_examples, "batch_size": batch_size or bench.batch_size,
+    for option, value in (("n_examples", n_examples), ("batch_size", batch_size)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"{option} must be a whole number of at least 1, got {value!r}")
+    settings = {"n_examples": bench.n_examples if n_examples is None else n_examples,
+                "batch_size": bench.batch_size if batch_size is None else batch_size,
                 "seed": bench.seed if seed is None else seed}
+    _check_finite(subject)
     departures = _departures(bench, subject, settings)
     if bench.name not in protocol.benchmarks or bench != protocol.benchmark(bench.name):
         departures.append(f"the benchmark's settings are not those of {bench.label} in force")
@@ -208,6 +213,15 @@ def _subject(model: Union[str, SpikingClassifier], name: Optional[str], zoo: Opt
     digest = hashlib.sha256(save_safetensors({k: v.detach().cpu().contiguous()
                                               for k, v in model.state_dict().items()})).hexdigest()
     return Subject(name, model, None, digest)
+
+
+def _check_finite(subject: Subject) -> None:
+    """A model with NaN or infinite weights never spikes and would look robust: refuse it, as validate does."""
+    bad = [name for name, tensor in subject.model.state_dict().items()
+           if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
+    if bad:
+        raise ValueError(f"{subject.name}: {len(bad)} tensor(s) of the model are not finite (NaN or inf): "
+                         f"{', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}")
 
 
 def _departures(bench: Benchmark, subject: Subject, settings: dict) -> list[str]:
@@ -289,6 +303,11 @@ class _Evaluation:
         flags = []
         for batch in self.batches(list(range(len(self.labels)))):
             flags += self.correct(self.images[batch], self.labels[batch], f"clean/{batch[0]}").tolist()
+        with torch.no_grad():
+            logits = self.model(self.images[:self.settings["batch_size"]])
+        if not bool(torch.isfinite(logits).all()):
+            raise ValueError("the model's logits on the benchmark's images are not finite (NaN or inf): its "
+                             "accuracy would mean nothing")
         return flags
 
     @torch.no_grad()

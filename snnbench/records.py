@@ -51,13 +51,55 @@ def parse_record(cls: type[T], data: Any, source: str) -> T:
     return value
 
 
+MAX_YAML_NODES = 100_000  # values in a record once aliases are expanded
+
+
+class StrictLoader(yaml.SafeLoader):
+    """YAML as people write records: aliases bounded (a few hundred bytes of nested aliases expand to
+    gigabytes when walked) and no key given twice (which would silently keep the last value)."""
+
+    def compose_document(self):
+        node = super().compose_document()
+        sizes: dict[int, int] = {}
+
+        def expanded(n) -> int:  # aliases share their node: count each use, compute each node once
+            if id(n) not in sizes:
+                children = (n.value if isinstance(n, yaml.SequenceNode) else
+                            [v for pair in n.value for v in pair] if isinstance(n, yaml.MappingNode) else [])
+                sizes[id(n)] = 1 + sum(expanded(c) for c in children)
+            return sizes[id(n)]
+
+        if node is not None and expanded(node) > MAX_YAML_NODES:
+            raise yaml.YAMLError(f"expands to {expanded(node):,} values through its aliases; at most "
+                                 f"{MAX_YAML_NODES:,} are read")
+        return node
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.YAMLError(f"line {key_node.start_mark.line + 1}: key {key!r} is given twice")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str):
+    """``text`` parsed by :class:`StrictLoader`."""
+    return yaml.load(text, Loader=StrictLoader)  # noqa: S506 (StrictLoader is a SafeLoader)
+
+
 def read_yaml_record(cls: type[T], path: Union[str, os.PathLike], what: str) -> T:
     """The YAML file at ``path`` as a ``cls`` record (its ``path`` field set, if it has one)."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if path.is_dir():
+            raise RecordError(str(path), [f"is a folder, not a {what} file"])
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no such {what}") from None
+    except UnicodeDecodeError as err:
+        raise RecordError(str(path), [f"not UTF-8 text (byte {err.start})"]) from None
     except yaml.YAMLError as err:
         raise RecordError(str(path), [f"not valid YAML: {err}"]) from None
     record = parse_record(cls, data, str(path))

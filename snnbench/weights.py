@@ -15,6 +15,7 @@ from typing import Optional
 
 from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
+import torch
 from torch import Tensor, nn
 
 from .cards import HubFile, ModelCard
@@ -129,12 +130,18 @@ def load_state_strict(model: nn.Module, state: dict[str, Tensor], location: str)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
+    shared = sorted(set(expected) & set(state))
     shapes = [f"{k}: model {tuple(expected[k].shape)}, weights {tuple(state[k].shape)}"
-              for k in sorted(set(expected) & set(state)) if expected[k].shape != state[k].shape]
-    if missing or unexpected or shapes:
+              for k in shared if expected[k].shape != state[k].shape]
+    dtypes = [f"{k}: model {expected[k].dtype}, weights {state[k].dtype}"
+              for k in shared if expected[k].dtype != state[k].dtype]  # never cast silently
+    nonfinite = [k for k in shared if state[k].is_floating_point() and not bool(torch.isfinite(state[k]).all())]
+    if missing or unexpected or shapes or dtypes or nonfinite:
         parts = [f"missing from the weights: {', '.join(missing)}" if missing else "",
                  f"not in the model: {', '.join(unexpected)}" if unexpected else "",
-                 f"shapes differ: {'; '.join(shapes)}" if shapes else ""]
+                 f"shapes differ: {'; '.join(shapes)}" if shapes else "",
+                 f"dtypes differ: {'; '.join(dtypes)}" if dtypes else "",
+                 f"not finite (NaN or inf): {', '.join(nonfinite)}" if nonfinite else ""]
         raise WeightsMismatchError(f"{location} does not fit the architecture the card describes — "
                                    + " | ".join(p for p in parts if p))
     model.load_state_dict(state, strict=True)

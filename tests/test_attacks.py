@@ -258,3 +258,17 @@ def test_dropping_fooled_samples_changes_no_result(fixture, monkeypatch, name):
     # Equal up to rounding: a compiled kernel's vector tail (ASSG statistics) moves with the batch size.
     torch.testing.assert_close(early, plain, rtol=0, atol=1e-6)
     assert early_work < sum(counted)  # the fooled samples really left the batch
+
+
+def test_inputs_that_would_mean_nothing_are_refused():
+    model = tiny_model()
+    x, y = torch.rand(2, 1, 8, 8), torch.tensor([0, 1])
+    nan = x.clone()
+    nan[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="PGD: images hold 1 NaN or infinite values"):
+        PGD(eps=EPS)(model, nan, y)
+    with pytest.raises(ValueError, match="labels must be integer classes in \\[0, 10\\), got torch.int64 values in "
+                                         "\\[0, 12\\]"):
+        PGD(eps=EPS)(model, x, torch.tensor([0, 12]))
+    with pytest.raises(ValueError, match="labels must be integer classes"):
+        Square(eps=EPS, queries=2)(model, x, torch.tensor([-1, 0]))

@@ -46,7 +46,15 @@ def test_a_complete_card_reads_and_round_trips(tmp_path):
      "architecture.options", "has no option(s) depth"),
     ({"architecture": {"name": "convnet", "T": 4, "neuron": {"kind": "lif", "params": {"taux": 2.0}}}},
      "architecture.neuron", "no parameter(s) taux"),
-    ({"architecture": {"name": "convnet", "T": 0, "neuron": {"kind": "lif"}}}, "architecture.T", "at least 1"),
+    ({"architecture": {"name": "convnet", "T": 0, "neuron": {"kind": "lif"}}}, "architecture.T", "[1, 256]"),
+    ({"architecture": {"name": "convnet", "T": 1_000_000_000, "neuron": {"kind": "lif"}}}, "architecture.T",
+     "must lie in [1, 256], got 1000000000"),
+    ({"name": "m" * 240}, "name", "at most 100 characters"),
+    ({"weights": {"sha256": "0" * 64, "file": "../other/w.safetensors"}}, "weights.file",
+     "inside the card's folder (no '..', not absolute)"),
+    ({"weights": {"sha256": "0" * 64, "file": "/etc/w.safetensors"}}, "weights.file", "not absolute"),
+    ({"training": {"method": "bptt", "surrogate": {"family": "atan", "alpha": 2.0}, "recipe": "../../r.yaml"}},
+     "training.recipe", "inside the card's folder"),
     ({"training": {"method": "at", "surrogate": {"family": "erf", "alpha": 2.0}}}, "training.surrogate",
      "unknown surrogate family 'erf'"),
     ({"training": {"method": "at", "surrogate": {"family": "atan", "alpha": -1.0}}}, "training.surrogate",
@@ -132,3 +140,38 @@ def test_the_documented_example_card_fits_the_schema():
     card = parse_record(ModelCard, example, "model_zoo/README.md")
     assert card.training.recipe and card.weights.file and card.weights.hub and card.architecture.normalization
     assert card.build(backend="eager").T == 4
+
+
+def test_yaml_that_would_explode_or_silently_lose_a_value_is_refused(tmp_path):
+    alias_bomb = "license: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"l{i}: &l{i} [{', '.join([f'*{p}'] * 9)}]\n" for i, p in enumerate(["a"] + [f"l{j}" for j in range(7)]))
+    path = tmp_path / "mnist" / "bomb.yaml"
+    path.parent.mkdir()
+    path.write_text(alias_bomb)
+    with pytest.raises(RecordError, match="expands to [0-9,]+ values through its aliases; at most 100,000"):
+        read_card(path)
+    assert len(str(pytest.raises(RecordError, read_card, path).value)) < 200  # one line, not 722 MB
+    twice = tmp_path / "mnist" / "twice.yaml"
+    twice.write_text("name: twice\nname: other\n")
+    with pytest.raises(RecordError, match="line 2: key 'name' is given twice"):
+        read_card(twice)
+    latin = tmp_path / "mnist" / "latin.yaml"
+    latin.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(RecordError, match="latin.yaml: not UTF-8 text"):
+        read_card(latin)
+    folder = tmp_path / "mnist" / "folder.yaml"
+    folder.mkdir()
+    with pytest.raises(RecordError, match="folder.yaml: is a folder, not a model card file"):
+        read_card(folder)
+
+
+def test_a_weights_file_that_links_out_of_the_card_folder_is_refused(tmp_path):
+    outside = tmp_path / "elsewhere.safetensors"
+    outside.write_bytes(b"x")
+    (tmp_path / "mnist").mkdir()
+    (tmp_path / "mnist" / "w.safetensors").symlink_to(outside)
+    data = card_data("linked", weights={"sha256": "0" * 64, "file": "w.safetensors"})
+    path = tmp_path / "mnist" / "linked.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(RecordError, match="w.safetensors: the weights file leaves the card's folder"):
+        read_card(path).bundled_weights()

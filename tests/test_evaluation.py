@@ -317,3 +317,27 @@ def test_any_snnbench_model_evaluates_unofficially_under_a_name_that_is_no_card(
         parse_record(Result, data, "result.json")
     with pytest.raises(ValueError, match="evaluated under its card's name, 'tiny-lif'"):
         evaluate(load_model("tiny-lif", zoo=zoo, backend="eager"), tiny_benchmark(), name="other", zoo=zoo)
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--n-examples", "0"], "--n-examples: must be at least 1, got 0"),
+    (["--n-examples", "-998"], "--n-examples: must be at least 1, got -998"),
+    (["--batch-size", "-1"], "--batch-size: must be at least 1, got -1"),
+    (["--batch-size", "ten"], "--batch-size: expected a whole number, got 'ten'"),
+])
+def test_cli_counts_are_refused_not_defaulted(flags, words, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["evaluate", "--model", "mnist-convnet-lif-at", *flags])
+    assert stop.value.code == 2 and words in capsys.readouterr().err
+
+
+def test_evaluate_refuses_bad_counts_and_non_finite_models(zoo):
+    model = load_model("tiny-lif", zoo=zoo, backend="eager")
+    for option in ({"n_examples": 0}, {"batch_size": 0}, {"n_examples": -998}, {"batch_size": 2.5}):
+        with pytest.raises(ValueError, match=f"{next(iter(option))} must be a whole number of at least 1"):
+            evaluate(model, tiny_benchmark(), zoo=zoo, **option)
+    with torch.no_grad():
+        next(p for p in model.parameters() if p.dim() == 4).fill_(float("nan"))
+    with pytest.raises(ValueError, match="tiny-lif: 1 tensor\\(s\\) of the model are not finite \\(NaN or inf\\): "
+                                         "body.0"):
+        evaluate(model, tiny_benchmark(), n_examples=N, batch_size=BATCH, zoo=zoo)

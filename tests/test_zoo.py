@@ -118,3 +118,23 @@ def test_device_and_default_backend(zoo):
     model = load_model("tiny-lif", zoo=zoo, device="cpu")
     assert next(model.parameters()).device.type == "cpu"
     assert {layer.backend for layer in model.spiking_layers()} == {"compiled"}
+
+
+def test_weights_of_another_dtype_or_not_finite_are_refused(tmp_path):
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from snnbench.files import sha256_file
+    from snnbench.weights import WeightsMismatchError
+
+    card, weights = register_tiny_model(tmp_path, "tiny-cast")
+    state = load_file(str(weights))
+    for name, change in (("half", lambda t: t.half() if t.is_floating_point() else t),
+                         ("nan", lambda t: t.clone().fill_(float("nan")) if t.dim() == 4 else t)):
+        save_file({k: change(v) for k, v in state.items()}, str(weights))
+        text = card.read_text()
+        card.write_text(text.replace(text.split("sha256: ")[1].split()[0], sha256_file(weights)))
+        words = "dtypes differ: body.0.0.weight: model torch.float32, weights torch.float16" if name == "half" \
+            else "not finite \\(NaN or inf\\): body.0.0.weight"
+        with pytest.raises(WeightsMismatchError, match=words):
+            load_model("tiny-cast", zoo=tmp_path, backend="eager")

@@ -167,7 +167,7 @@ class Attack:
 
     def run(self, model: nn.Module, x: Tensor, y: Tensor) -> "AttackRun":
         """The attack with what it did: ``x_adv`` and the gradient mode and spiking layers it ran with."""
-        _check_inputs(type(self).__name__, x, y)
+        _check_inputs(type(self).__name__, x, y, getattr(model, "num_classes", None))
         generator = torch.Generator(device=x.device).manual_seed(self.seed)
         # A gradient-free attack differentiates nothing, so it needs no gradient mode (and runs on any model).
         differentiate = (contextlib.nullcontext(ModeHandle([])) if self.gradient_free
@@ -209,11 +209,16 @@ def _attack_setting(model: nn.Module, seed: int) -> Iterator[None]:
         model.train(was_training)
 
 
-def _check_inputs(name: str, x: Tensor, y: Tensor) -> None:
+def _check_inputs(name: str, x: Tensor, y: Tensor, num_classes: Optional[int] = None) -> None:
     if x.dim() != 4 or y.dim() != 1 or len(x) != len(y):
         raise ValueError(f"{name}: expected images [B, C, H, W] and labels [B], got {tuple(x.shape)} and {tuple(y.shape)}")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name}: images hold {int((~torch.isfinite(x)).sum())} NaN or infinite values")
     if x.min() < 0 or x.max() > 1:
         raise ValueError(f"{name}: images must lie in [0, 1], got values in [{x.min().item():.3g}, {x.max().item():.3g}]")
+    if y.is_floating_point() or (len(y) and (y.min() < 0 or (num_classes is not None and y.max() >= num_classes))):
+        raise ValueError(f"{name}: labels must be integer classes in [0, {num_classes or 'K'}), got "
+                         f"{y.dtype} values in [{y.min().item()}, {y.max().item()}]")
 
 
 def random_start(x: Tensor, eps: float, generator: torch.Generator, exact: bool = False) -> Tensor:
