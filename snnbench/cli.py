@@ -140,18 +140,18 @@ def _evaluate(args: argparse.Namespace) -> int:
     version = load_protocol().benchmark(benchmark).version
     official = leaderboard_root() if args.out is None else Path(args.out)
     target = result_path(official, benchmark, version, args.model)
-    state = cache_dir("evaluations", benchmark, f"v{version}", f"{args.model}.state.json")
-    if not args.resume:
-        state.unlink(missing_ok=True)
+    states = cache_dir("evaluations")
+    states.mkdir(parents=True, exist_ok=True)
     result = evaluate(args.model, benchmark, n_examples=args.n_examples, batch_size=args.batch_size,
-                      device=args.device, seed=args.seed, resume=state, data_root=args.data_dir,
-                      progress=not args.quiet)
+                      device=args.device, seed=args.seed, resume=states, fresh=not args.resume,
+                      data_root=args.data_dir, progress=not args.quiet)
     if not result.official:
-        # Unofficial results never enter a board's folder.
+        # Unofficial results never enter a board's folder; their settings are in the file name.
+        batch = args.batch_size or load_protocol().benchmark(benchmark).batch_size
+        settings = f"n{result.n_examples}-b{batch}-s{result.environment.seed}"
         target = Path(args.out or "snnbench-results") / benchmark / f"v{version}" / "unofficial" / \
-            f"{args.model}.json"
+            f"{args.model}-{settings}.json"
     write_result(result, target)
-    state.unlink(missing_ok=True)
     frame = board_frame((result,))
     print(tabulate(frame.values.tolist(), headers=list(frame.columns), floatfmt=".1f", showindex=False))
     timing = ", ".join(f"{a.name} {a.seconds:.0f} s" for a in result.attacks)

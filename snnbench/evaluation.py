@@ -133,7 +133,7 @@ class EvaluationState:
 def evaluate(model: Union[str, SpikingClassifier], benchmark: Union[str, Benchmark], *,
              name: Optional[str] = None, n_examples: Optional[int] = None, batch_size: Optional[int] = None,
              device: Union[str, torch.device] = "cpu", seed: Optional[int] = None,
-             resume: Optional[PathLike] = None, data_root: Optional[PathLike] = None,
+             resume: Optional[PathLike] = None, fresh: bool = False, data_root: Optional[PathLike] = None,
              progress: bool = False, zoo: Optional[PathLike] = None) -> Result:
     """Evaluate ``model`` on ``benchmark`` (like RobustBench's ``benchmark()``).
 
@@ -143,8 +143,11 @@ def evaluate(model: Union[str, SpikingClassifier], benchmark: Union[str, Benchma
     practice differentiates with, and ``model.stochastic`` says whether it is attacked with EoT. Only a zoo
     card makes a result official; a model without one gets an unofficial result, and its name may not be a
     card's. ``n_examples``, ``batch_size`` and ``seed`` default to the protocol's; any other value makes the
-    result unofficial. ``resume`` is a state file: progress is saved there after every batch, and a run that
-    finds it continues where the last one stopped. Calls :func:`snnbench.allocator.retain_freed_memory`.
+    result unofficial. ``resume`` is a state file, or a folder that holds one state file per evaluation (named
+    by a digest of everything that determines the result: model, weights, card, benchmark version and
+    settings, snnbench's version), so that runs of other settings never touch each other's progress.
+    Progress is saved there after every batch, and a run that finds its state continues where the last one
+    stopped; ``fresh`` discards this evaluation's state first. A folder keeps only unfinished evaluations. Calls :func:`snnbench.allocator.retain_freed_memory`.
     """
     retain_freed_memory()
     protocol = load_protocol()
@@ -167,12 +170,28 @@ def evaluate(model: Union[str, SpikingClassifier], benchmark: Union[str, Benchma
     images, labels = _benchmark_data(bench, settings["n_examples"], data_root)
     images, labels = images.to(device), labels.to(device)
     run = _Evaluation(model, bench, settings, images, labels, progress)
-    key = json.dumps([subject.name, subject.weights_sha256, bench.name, bench.version, settings])
-    state_path = Path(resume) if resume is not None else None
+    key = json.dumps([subject.name, subject.weights_sha256, subject.card_sha256, bench.name, bench.version,
+                      bench.fingerprint(), settings, __import__("snnbench").__version__])
+    state_path = state_file(resume, subject.name, key)
+    if fresh and state_path is not None:
+        state_path.unlink(missing_ok=True)
     state = EvaluationState.load(state_path, key)
     run.execute(state, state_path)
     seconds = state.clean_seconds + sum(p.seconds for p in state.attacks.values())
-    return run.result(state, subject, bench.version, departures, seconds, str(device))
+    result = run.result(state, subject, bench.version, departures, seconds, str(device))
+    if resume is not None and Path(resume).is_dir():
+        state_path.unlink(missing_ok=True)  # done: a folder keeps only unfinished evaluations
+    return result
+
+
+def state_file(resume: Optional[PathLike], name: str, key: str) -> Optional[Path]:
+    """The state file of the evaluation ``key``: ``resume`` itself, or inside the folder ``resume``."""
+    if resume is None:
+        return None
+    resume = Path(resume)
+    if resume.is_dir():
+        return resume / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.state.json"
+    return resume
 
 
 @dataclass(frozen=True)
@@ -183,6 +202,13 @@ class Subject:
     model: SpikingClassifier
     card: Optional[ModelCard]
     weights_sha256: str  # the evaluated weights
+
+    @property
+    def card_sha256(self) -> Optional[str]:
+        """sha256 of the card file's bytes (None without a card)."""
+        if self.card is None or self.card.path is None:
+            return None
+        return hashlib.sha256(self.card.path.read_bytes()).hexdigest()
 
 
 def _subject(model: Union[str, SpikingClassifier], name: Optional[str], zoo: Optional[PathLike],

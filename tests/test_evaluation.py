@@ -225,7 +225,7 @@ def test_cli_evaluate_keeps_unofficial_results_off_the_board(zoo, tmp_path, monk
     out = capsys.readouterr().out
     assert "unofficial result" in out and "tiny-lif" in out
     assert not (board / "mnist-linf" / "v1" / "results").exists()
-    assert read_result(board / "mnist-linf" / "v1" / "unofficial" / "tiny-lif.json").n_examples == 8
+    assert read_result(board / "mnist-linf" / "v1" / "unofficial" / "tiny-lif-n8-b4-s0.json").n_examples == 8
     assert not list((tmp_path / "cache").rglob("*.state.json"))  # the state file goes once the result is written
 
 
@@ -341,3 +341,33 @@ def test_evaluate_refuses_bad_counts_and_non_finite_models(zoo):
     with pytest.raises(ValueError, match="tiny-lif: 1 tensor\\(s\\) of the model are not finite \\(NaN or inf\\): "
                                          "body.0"):
         evaluate(model, tiny_benchmark(), n_examples=N, batch_size=BATCH, zoo=zoo)
+
+
+def test_runs_of_other_settings_keep_their_own_state(zoo, tmp_path):
+    """One folder, one state file per evaluation: a second run never deletes or reuses the first's progress."""
+    states = tmp_path / "states"
+    states.mkdir()
+    bench = tiny_benchmark(steps=1, queries=2)
+    model = load_model("tiny-lif", zoo=zoo, backend="eager")
+    import snnbench.evaluation as evaluation
+
+    seen = []
+    original = evaluation.EvaluationState.save
+
+    def save_and_stop(self, path):  # interrupt each run after its first save
+        original(self, path)
+        seen.append(path)
+        raise KeyboardInterrupt
+
+    evaluation.EvaluationState.save = save_and_stop
+    try:
+        for seed in (0, 1):
+            with pytest.raises(KeyboardInterrupt):
+                evaluate(model, bench, n_examples=N, batch_size=BATCH, seed=seed, resume=states, zoo=zoo)
+    finally:
+        evaluation.EvaluationState.save = original
+    assert len(set(seen)) == 2 and len(list(states.glob("tiny-lif-*.state.json"))) == 2
+    resumed = evaluate(model, bench, n_examples=N, batch_size=BATCH, seed=0, resume=states, zoo=zoo)
+    whole = evaluate(model, bench, n_examples=N, batch_size=BATCH, seed=0, zoo=zoo)
+    assert _comparable(resumed) == _comparable(whole)
+    assert [p.name for p in states.glob("*.state.json")] == [seen[1].name]  # seed 1's progress is still there
