@@ -1,6 +1,8 @@
 """The model contract: :class:`SpikingClassifier` wraps a spiking body into an image classifier."""
 from __future__ import annotations
 
+import hashlib
+import re
 from typing import Sequence
 
 import torch
@@ -102,3 +104,18 @@ class SpikingClassifier(nn.Module):
 
     def extra_repr(self) -> str:
         return f"T={self.T}, num_classes={self.num_classes}, encoding={self.encoding_name}"
+
+    def fingerprint(self) -> str:
+        """sha256 of what the model computes: every tensor of its state (weights and buffers: name, dtype,
+        shape, bytes), ``T``, the encoding, and each spiking layer's class and configuration (its kernel
+        backend aside, which never changes a spike)."""
+        digest = hashlib.sha256()
+        for name, tensor in sorted(self.state_dict().items()):
+            tensor = tensor.detach().cpu().contiguous()
+            digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+            digest.update(tensor.numpy().tobytes() if tensor.dtype != torch.bfloat16 else
+                          tensor.view(torch.int16).numpy().tobytes())
+        layers = [f"{type(m).__name__}({re.sub(r', backend=[a-z]+', '', m.extra_repr())})"
+                  for m in spiking_layers(self)]
+        digest.update(f"T={self.T}|encoding={self.encoding_name}|{';'.join(layers)}".encode())
+        return digest.hexdigest()

@@ -169,7 +169,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _leaderboard(args: argparse.Namespace) -> int:
     from .leaderboard import regenerate
 
-    stale = regenerate(args.dir, check=args.check)
+    stale = regenerate(args.dir, check=args.check, zoo=args.zoo)
     if args.check and stale:
         for path in stale:
             print(f"snnbench leaderboard --check: {path} differs from its regeneration", file=sys.stderr)
@@ -242,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     board = commands.add_parser("leaderboard", help="regenerate the leaderboard tables from the result files")
     board.add_argument("--check", action="store_true", help="exit 1 if a committed table differs from its regeneration")
     board.add_argument("--dir", help="the leaderboard folder (default: the repository's)")
+    board.add_argument("--zoo", help="the zoo whose cards the results must match (default: the repository's)")
     board.set_defaults(run=_leaderboard)
 
     protocol = commands.add_parser("protocol", help="print the protocol in force")

@@ -35,7 +35,7 @@ from .neurons import spiking_layers
 from .protocol import AttackEntry, Benchmark, load_protocol
 from .randomness import derive_seed
 from .results import AttackOutcome, Diagnostic, Environment, ModelSummary, Result, flags_digest
-from .zoo import list_models, load_model, model_card
+from .zoo import list_models, load_model, model_card, repository_zoo
 
 
 @dataclass
@@ -210,6 +210,13 @@ class Subject:
             return None
         return hashlib.sha256(self.card.path.read_bytes()).hexdigest()
 
+    @property
+    def registered_fingerprint(self) -> Optional[str]:
+        """The fingerprint of the model as its card builds it with the card's weights, loaded afresh."""
+        if self.card is None or self.card.path is None:
+            return None
+        return load_model(self.card.name, zoo=self.card.path.parent.parent, backend="eager").fingerprint()
+
 
 def _subject(model: Union[str, SpikingClassifier], name: Optional[str], zoo: Optional[PathLike],
              device: Union[str, torch.device]) -> Subject:
@@ -257,8 +264,13 @@ def _departures(bench: Benchmark, subject: Subject, settings: dict) -> list[str]
     if card is None:
         departures.append("no model card: only a registered card makes a result official")
         return departures
+    if card.path is None or card.path.resolve().parent.parent != repository_zoo().resolve():
+        departures.append(f"the card {card.path} is not in the repository's zoo ({repository_zoo()})")
     if not provenance.matches_card:
         departures.append(f"weights {provenance.sha256[:12]}… are not the card's")
+    elif subject.model.fingerprint() != subject.registered_fingerprint:
+        departures.append(f"the model's state or neurons differ from what card {card.name} builds with its "
+                          f"weights (changed after load_model)")
     if bench.name not in card.benchmarks:
         departures.append(f"the card does not rank {card.name} on {bench.name}")
     return departures
@@ -504,9 +516,11 @@ def _summary(subject: Subject) -> ModelSummary:
         return ModelSummary(architecture="unregistered",
                             neuron="+".join(sorted({type(layer).__name__.lower() for layer in layers})) or "none",
                             T=model.T, defense="unknown", source="no card", stochastic=model.stochastic,
-                            card_sha256=None, checkpoint_sha256=subject.weights_sha256, spiking_layers=len(layers))
+                            card_sha256=None, checkpoint_sha256=subject.weights_sha256, spiking_layers=len(layers),
+                            model_sha256=model.fingerprint())
     source = card.paper.url if isinstance(card.paper, Paper) else "snnbench"
     return ModelSummary(architecture=card.architecture.name, neuron=card.architecture.neuron.kind,
                         T=card.architecture.T, defense=card.training.method, source=source,
                         stochastic=card.stochastic, card_sha256=card.weights.sha256,
-                        checkpoint_sha256=subject.weights_sha256, spiking_layers=len(layers))
+                        checkpoint_sha256=subject.weights_sha256, spiking_layers=len(layers),
+                        card_file_sha256=subject.card_sha256, model_sha256=model.fingerprint())

@@ -69,6 +69,8 @@ class ModelSummary:
     card_sha256: Optional[str]  # the weights the card pins (None: a model without a card, never official)
     checkpoint_sha256: str  # the weights evaluated
     spiking_layers: Optional[int] = None  # snnbench spiking layers (absent from results written before it was recorded)
+    card_file_sha256: Optional[str] = None  # the card file's bytes as evaluated
+    model_sha256: Optional[str] = None  # SpikingClassifier.fingerprint() of the evaluated model: state and neurons
 
 
 @dataclass(frozen=True)
@@ -128,14 +130,36 @@ class Result:
             yield "official", "an official result has no departures from the protocol"
         if self.official and self.model_summary.card_sha256 is None:
             yield "official", "a result without a model card is never official"
+        if self.official and (self.model_summary.card_file_sha256 is None or self.model_summary.model_sha256 is None):
+            yield "official", "an official result records the sha256 of its card file and of the evaluated model"
         if self.reliable == any(d.unreliable for d in self.diagnostics):
             yield "reliable", "must be false exactly when a diagnostic marks the result unreliable"
+        yield from self._derived_problems()
         total = self.model_summary.spiking_layers
         for attack in self.attacks:
             if attack.role == "reference" and attack.attacked and total is not None \
                     and attack.gradient_layers != total:
                 yield "attacks", (f"the reference {attack.name} ran its gradient mode on {attack.gradient_layers} "
                                   f"of the model's {total} spiking layers")
+
+
+    def _derived_problems(self) -> Problems:
+        """Every figure that derives from the per-attack outcomes must equal its derivation."""
+        n, clean = max(self.n_examples, 1), self.clean_flags.count("1")
+        runs = [a for a in self.attacks if a.not_applicable is None]
+        for role, stated in (("reference", self.reference_accuracy), ("prior", self.prior_accuracy)):
+            mine = [a for a in self.attacks if a.role == role]
+            if mine and mine[0].not_applicable is None and mine[0].attacked != clean:
+                yield "attacks", f"the {role} attack {mine[0].name} saw {mine[0].attacked} samples, not the {clean} clean-correct ones"
+            # Its restarts run on what the previous left: the fooled sets are disjoint.
+            derived = 100.0 * (clean - sum(a.attacked - a.robust for a in mine)) / n
+            if mine and abs(stated - derived) > 1e-6:
+                yield f"{role}_accuracy" if role == "reference" else "prior_accuracy", (
+                    f"is {stated} but its attack's outcomes give {derived}")
+        if runs and all(a.first_to_fool is not None for a in runs):
+            derived = 100.0 * (clean - sum(a.first_to_fool for a in runs)) / n
+            if abs(self.robust_accuracy - derived) > 1e-6:
+                yield "robust_accuracy", f"is {self.robust_accuracy} but the attacks' first-to-fool counts give {derived}"
 
 
 def flags_digest(clean_flags: str, robust_flags: str) -> str:

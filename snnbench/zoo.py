@@ -30,6 +30,12 @@ def zoo_root(zoo: Optional[PathLike] = None) -> Path:
         return Path(zoo).expanduser()
     if os.environ.get("SNNBENCH_ZOO"):
         return Path(os.environ["SNNBENCH_ZOO"]).expanduser()
+    return repository_zoo()
+
+
+def repository_zoo() -> Path:
+    """The zoo of this snnbench: the checkout's ``model_zoo/`` or the one installed with the package. Only its
+    cards make official results."""
     checkout = _PACKAGE.parent / "model_zoo"
     return checkout if checkout.is_dir() else _PACKAGE / "model_zoo"
 

@@ -121,7 +121,7 @@ def test_attacks_built_on_membrane_dynamics_do_not_apply_to_psn(zoo, tmp_path):
     parse_record(Result, record_to_dict(result), "round trip")
     path = result_path(tmp_path, "mnist-linf", 1, "tiny-psn")
     write_result(dataclasses.replace(result, official=True, departures=()), path)
-    regenerate(tmp_path)
+    regenerate(tmp_path, zoo=zoo)
     assert "(notes: not-applicable)" in (tmp_path / "mnist-linf" / "v1" / "README.md").read_text()
 
     reference_needs_bptr = tiny_benchmark()
@@ -185,13 +185,22 @@ def test_the_schema_rejects_malformed_results(tiny_result, field, value, words):
     assert any(words in p for p in caught.value.problems), caught.value.problems
 
 
-def test_tables_check_and_the_unofficial_rule(official_result, tmp_path, capsys):
+def as_result_of(result: Result, zoo, name: str) -> Result:
+    """``result`` filed under card ``name`` of ``zoo`` (its card hash made to match)."""
+    import hashlib
+
+    card = zoo / "mnist" / f"{name}.yaml"
+    summary = dataclasses.replace(result.model_summary, card_file_sha256=hashlib.sha256(card.read_bytes()).hexdigest())
+    return dataclasses.replace(result, model=name, model_summary=summary)
+
+
+def test_tables_check_and_the_unofficial_rule(official_result, zoo, tmp_path, capsys):
     board = tmp_path / "leaderboard"
     path = result_path(board, "mnist-linf", 1, "tiny-lif")
     write_result(official_result, path)
-    second = dataclasses.replace(official_result, model="tiny-two")
-    write_result(second, result_path(board, "mnist-linf", 1, "tiny-two"))
-    assert len(regenerate(board)) == 2 and regenerate(board, check=True) == []
+    register_tiny_model(zoo, "tiny-two", seed=1)
+    write_result(as_result_of(official_result, zoo, "tiny-two"), result_path(board, "mnist-linf", 1, "tiny-two"))
+    assert len(regenerate(board, zoo=zoo)) == 2 and regenerate(board, check=True, zoo=zoo) == []
     table = (board / "mnist-linf" / "v1" / "README.md").read_text()
     rows = [line for line in table.splitlines() if line.startswith("|") and "tiny-" in line]
     assert len(rows) == 2 and all(row.split("|")[1].strip() == "1" for row in rows)  # a tie shares rank 1
@@ -199,16 +208,16 @@ def test_tables_check_and_the_unofficial_rule(official_result, tmp_path, capsys)
 
     edited = table.replace("tiny-two", "tiny-too")
     (board / "mnist-linf" / "v1" / "README.md").write_text(edited)
-    assert main(["leaderboard", "--check", "--dir", str(board)]) == 1
+    assert main(["leaderboard", "--check", "--dir", str(board), "--zoo", str(zoo)]) == 1
     assert "differs from its regeneration" in capsys.readouterr().err
-    assert main(["leaderboard", "--dir", str(board)]) == 0
-    assert main(["leaderboard", "--check", "--dir", str(board)]) == 0
+    assert main(["leaderboard", "--dir", str(board), "--zoo", str(zoo)]) == 0
+    assert main(["leaderboard", "--check", "--dir", str(board), "--zoo", str(zoo)]) == 0
 
     unofficial = dataclasses.replace(official_result, model="tiny-three", official=False,
                                      departures=("n_examples 12 instead of the protocol's 1000",))
     write_result(unofficial, result_path(board, "mnist-linf", 1, "tiny-three"))
     with pytest.raises(ValueError, match="unofficial results stay off the boards"):
-        regenerate(board)
+        regenerate(board, zoo=zoo)
     assert read_result(path).flags_sha256 == flags_digest(official_result.clean_flags, official_result.robust_flags)
 
 
@@ -251,7 +260,7 @@ def test_restarts_run_on_what_the_previous_one_left_and_count_marginal_gains(zoo
     assert sum(a.first_to_fool for a in result.attacks) == result.clean_flags.count("1") - result.robust_flags.count("1")
     path = result_path(tmp_path, "mnist-linf", 1, "tiny-lif")
     write_result(dataclasses.replace(result, official=True, departures=()), path)
-    regenerate(tmp_path)
+    regenerate(tmp_path, zoo=zoo)
     table = (tmp_path / "mnist-linf" / "v1" / "README.md").read_text()
     last = [a for a in result.attacks if a.restart][-1]
     header, _, row = [line.split("|") for line in table.splitlines() if line.startswith("|")][:3]
@@ -371,3 +380,70 @@ def test_runs_of_other_settings_keep_their_own_state(zoo, tmp_path):
     whole = evaluate(model, bench, n_examples=N, batch_size=BATCH, seed=0, zoo=zoo)
     assert _comparable(resumed) == _comparable(whole)
     assert [p.name for p in states.glob("*.state.json")] == [seen[1].name]  # seed 1's progress is still there
+
+
+def test_an_edited_card_or_a_model_changed_after_loading_is_a_departure(zoo, tmp_path, official_result):
+    import shutil
+
+    from snnbench.zoo import repository_zoo
+
+    edited_zoo = tmp_path / "zoo"
+    (edited_zoo / "mnist").mkdir(parents=True)
+    for suffix in (".yaml", ".safetensors"):
+        shutil.copy(repository_zoo() / "mnist" / f"mnist-convnet-lif-at{suffix}", edited_zoo / "mnist")
+    card = edited_zoo / "mnist" / "mnist-convnet-lif-at.yaml"
+    card.write_text(card.read_text().replace("tau: 2.0", "tau: 2.0\n      threshold: 100.0"))
+    edited = evaluate(load_model("mnist-convnet-lif-at", zoo=edited_zoo, backend="eager"), tiny_benchmark(),
+                      n_examples=N, batch_size=BATCH, zoo=edited_zoo)
+    assert any("is not in the repository's zoo" in d for d in edited.departures), edited.departures
+    model = load_model("mnist-convnet-lif-at", backend="eager")
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+    changed = evaluate(model, tiny_benchmark(), n_examples=N, batch_size=BATCH)
+    assert any("differ from what card mnist-convnet-lif-at builds" in d for d in changed.departures)
+    assert changed.model_summary.model_sha256 != edited.model_summary.model_sha256
+    # A board refuses a result whose card changed since it was produced.
+    board = tmp_path / "board"
+    write_result(official_result, result_path(board, "mnist-linf", 1, "tiny-lif"))
+    card = zoo / "mnist" / "tiny-lif.yaml"
+    original = card.read_text()
+    try:
+        card.write_text(original + "\n")
+        with pytest.raises(ValueError, match="was produced with another version of .*tiny-lif.yaml"):
+            regenerate(board, zoo=zoo)
+    finally:
+        card.write_text(original)
+
+
+def test_migration_adds_hashes_only_where_git_proves_the_card_unchanged(zoo, official_result, tmp_path):
+    import shutil
+    import subprocess
+
+    sys.path.insert(0, str(os.path.join(os.path.dirname(__file__), "..", "tools")))
+    from migrate_results import migrate
+
+    repo = tmp_path / "repo"
+    shutil.copytree(zoo, repo / "zoo")
+    legacy = record_to_dict(official_result)
+    for key in ("card_file_sha256", "model_sha256"):
+        legacy["model_summary"].pop(key)
+    path = result_path(repo / "leaderboard", "mnist-linf", 1, "tiny-lif")
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(legacy, indent=2) + "\n")
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo, check=True,
+                       capture_output=True)
+
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "result")
+    done, rerun = migrate(repo / "leaderboard", write=False, zoo=repo / "zoo")
+    assert len(done) == 1 and rerun == []
+    card = repo / "zoo" / "mnist" / "tiny-lif.yaml"
+    card.write_text(card.read_text().replace("tau: 2.0", "tau: 3.0"))
+    git("commit", "-qam", "card edited after the result")
+    done, rerun = migrate(repo / "leaderboard", write=True, zoo=repo / "zoo")
+    assert done == [] and len(rerun) == 1 and "its card changed since the result was committed" in rerun[0]
+    assert "model_sha256" not in json.loads(path.read_text())["model_summary"]  # left as it was
