@@ -1,0 +1,155 @@
+"""Property-based tests: any card, result, recipe, protocol file or command line either loads, or fails with a
+short error that names the file and the field — never a traceback, never a silently accepted edit."""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from snnbench.cards import ModelCard, read_card  # noqa: E402
+from snnbench.cli import build_parser  # noqa: E402
+from snnbench.protocol import Protocol, protocol_path  # noqa: E402
+from snnbench.records import RecordError, parse_record, record_to_dict  # noqa: E402
+from snnbench.results import Result, read_result  # noqa: E402
+from snnbench.training.recipe import Recipe  # noqa: E402
+from tiny_zoo import card_data  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+# derandomize: the same examples on every run (the suite is deterministic); database=None: nothing written.
+FUZZ = settings(max_examples=150, deadline=None, derandomize=True, database=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=True),
+                    st.text(max_size=30))
+values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                        st.dictionaries(st.text(max_size=12), inner, max_size=4)),
+                      max_leaves=20)
+
+
+def paths_of(data, prefix=()):
+    """Every path to a value inside nested dicts and lists."""
+    yield prefix
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield from paths_of(value, prefix + (key,))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            yield from paths_of(value, prefix + (index,))
+
+
+def replaced(data, path, value):
+    data = copy.deepcopy(data)
+    if not path:
+        return value
+    target = data
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return data
+
+
+def loads_or_names_the_problem(cls, data, source="fuzzed.yaml"):
+    try:
+        parse_record(cls, data, source)
+    except RecordError as err:
+        assert str(err).startswith(source) and err.problems
+        assert all(len(p) < 1000 for p in err.problems)
+
+
+VALID_CARD = card_data("fuzzed")
+CARD_PATHS = list(paths_of(VALID_CARD))
+
+
+@FUZZ
+@given(path=st.sampled_from(CARD_PATHS), value=values)
+def test_any_edit_of_a_card_loads_or_is_named(path, value):
+    loads_or_names_the_problem(ModelCard, replaced(VALID_CARD, path, value))
+
+
+@FUZZ
+@given(text=st.text(max_size=300))
+def test_any_card_text_loads_or_is_named(tmp_path_factory, text):
+    path = tmp_path_factory.mktemp("cards") / "mnist" / "fuzzed.yaml"
+    path.parent.mkdir()
+    path.write_text(text, encoding="utf-8")
+    try:
+        read_card(path)
+    except RecordError as err:
+        assert str(err).startswith(str(path))
+
+
+VALID_RECIPE = yaml.safe_load((ROOT / "model_zoo" / "mnist" / "recipes" / "mnist-convnet-lif-at.yaml").read_text())
+
+
+@FUZZ
+@given(path=st.sampled_from(list(paths_of(VALID_RECIPE))), value=values)
+def test_any_edit_of_a_recipe_loads_or_is_named(path, value):
+    loads_or_names_the_problem(Recipe, replaced(VALID_RECIPE, path, value))
+
+
+VALID_PROTOCOL = yaml.safe_load(protocol_path().read_text())
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+@given(path=st.sampled_from(list(paths_of(VALID_PROTOCOL))[:200]), value=values)
+def test_any_edit_of_the_protocol_loads_or_is_named(path, value):
+    loads_or_names_the_problem(Protocol, replaced(VALID_PROTOCOL, path, value))
+
+
+RESULT_FILE = ROOT / "leaderboard" / "mnist-linf" / "v1" / "results" / "mnist-convnet-lif-bptt.json"
+VALID_RESULT = json.loads(RESULT_FILE.read_text())
+
+
+@FUZZ
+@given(path=st.sampled_from(list(paths_of(VALID_RESULT))), value=values)
+def test_any_edit_of_a_result_loads_or_is_named(path, value):
+    loads_or_names_the_problem(Result, replaced(VALID_RESULT, path, value), "fuzzed.json")
+
+
+# Every figure a board shows or a reader relies on: changing any one alone must be caught.
+TAMPERED = [
+    ("clean_accuracy",), ("robust_accuracy",), ("reference_accuracy",), ("prior_accuracy",), ("overestimate",),
+    ("n_examples",), ("clean_flags",), ("robust_flags",), ("flags_sha256",), ("reliable",),
+    ("attacks", 0, "attacked"), ("attacks", 0, "robust"), ("attacks", 1, "attacked"), ("attacks", 1, "robust"),
+]
+
+
+@pytest.mark.parametrize("path", TAMPERED, ids=lambda p: ".".join(map(str, p)))
+def test_tampering_with_any_derived_figure_is_caught(path):
+    read_result(RESULT_FILE)  # the committed file itself is valid
+    original = VALID_RESULT
+    for key in path:
+        original = original[key]
+    if isinstance(original, bool):
+        value = not original
+    elif isinstance(original, (int, float)):
+        value = original + 1
+    else:
+        value = original[:-1] + ("0" if original[-1] != "0" else "1")
+    with pytest.raises(RecordError):
+        parse_record(Result, replaced(VALID_RESULT, path, value), "tampered.json")
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(argv=st.lists(st.one_of(st.sampled_from(["evaluate", "validate", "models", "train", "leaderboard",
+                                                  "protocol", "--model", "--n-examples", "--batch-size", "--seed",
+                                                  "--all", "--check", "0", "-1", "1e9", "x"]),
+                               st.text(max_size=8)), max_size=6))
+def test_any_command_line_parses_or_exits_with_usage(argv):
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:
+        assert stop.code in (0, 2)
+        return
+    for name in ("n_examples", "batch_size"):
+        value = getattr(args, name, None)
+        assert value is None or value >= 1  # never 0 or negative: they used to mean "the full protocol"
