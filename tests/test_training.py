@@ -213,7 +213,9 @@ def test_training_is_reproducible_and_writes_a_valid_card(tmp_path, mnist_uint8)
     assert sha256_file(first.weights) == sha256_file(second.weights)
     card = read_card(first.card)
     assert card.training.method == "at+sr" and card.training.epsilon == 0.1 and card.training.attack_steps == 2
-    assert card.training.recipe == "../../recipes/tiny.yaml" and card.clean_accuracy.n_examples == 1000
+    # The recipe lived outside the card's folder: it is copied beside the card (a card's paths stay inside).
+    assert card.training.recipe == "recipes/tiny.yaml" and card.clean_accuracy.n_examples == 1000
+    assert (tmp_path / "a" / "mnist" / "recipes" / "tiny.yaml").read_bytes() == path.read_bytes()
     assert validate_card(first.card, backend="eager").ok
     log = [yaml.safe_load(line) for line in first.log.read_text().splitlines()]
     assert [r.get("epoch") for r in log[:2]] == [1, 2] and log[-1]["steps"] == 10

@@ -318,7 +318,16 @@ def _card_for(recipe: Recipe, model: SpikingClassifier, weights: Path, accuracy:
     adversary = recipe.adversary
     recipe_link = None
     if recipe.path is not None:
-        recipe_link = os.path.relpath(recipe.path.resolve(), card_dir.resolve())
+        source = recipe.path.resolve()
+        if not source.is_relative_to(card_dir.resolve()):
+            # A card's paths stay inside its folder: the recipe travels with the card.
+            copy = card_dir / "recipes" / f"{recipe.name}.yaml"
+            if copy.exists() and copy.read_bytes() != source.read_bytes():
+                raise FileExistsError(f"{copy} exists and is not the recipe {source}; move one of them")
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(copy, source.read_bytes())
+            source = copy.resolve()
+        recipe_link = os.path.relpath(source, card_dir.resolve())
     training = TrainingConfig(method=recipe.method, surrogate=recipe.surrogate, epochs=recipe.epochs,
                               epsilon=adversary.epsilon if adversary else None,
                               attack_steps=adversary.steps if adversary else None, recipe=recipe_link,
