@@ -32,9 +32,10 @@ from snnbench.training.recipe import Recipe
 from timing import interleaved
 
 CANDIDATES: dict[str, tuple[str, dict]] = {
-    "vgg11-w8": ("vgg11", {"width": 8, "hidden": 256}),
-    "vgg11-w16": ("vgg11", {"width": 16, "hidden": 256}),
-    "vgg11-w32": ("vgg11", {"width": 32, "hidden": 512}),
+    "vgg11-w8": ("vgg11", {"width": 8, "hidden": 0}),
+    "vgg11-w16": ("vgg11", {"width": 16, "hidden": 0}),  # the CIFAR-10 zoo's
+    "vgg11-w16-h256": ("vgg11", {"width": 16, "hidden": 256}),
+    "vgg11-w32": ("vgg11", {"width": 32, "hidden": 0}),
     "vgg11-w64": ("vgg11", {"width": 64, "hidden": 4096}),
     "wrn16-1": ("wrn16", {"widen_factor": 1}),
     "wrn16-2": ("wrn16", {"widen_factor": 2}),
