@@ -108,14 +108,15 @@ class SpikingClassifier(nn.Module):
     def fingerprint(self) -> str:
         """sha256 of what the model computes: every tensor of its state (weights and buffers: name, dtype,
         shape, bytes), ``T``, the encoding, and each spiking layer's class and configuration (its kernel
-        backend aside, which never changes a spike)."""
+        backend and its noise stream's current seed aside: neither is what the model is)."""
         digest = hashlib.sha256()
         for name, tensor in sorted(self.state_dict().items()):
             tensor = tensor.detach().cpu().contiguous()
             digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
             digest.update(tensor.numpy().tobytes() if tensor.dtype != torch.bfloat16 else
                           tensor.view(torch.int16).numpy().tobytes())
-        layers = [f"{type(m).__name__}({re.sub(r', backend=[a-z]+', '', m.extra_repr())})"
+        # Neither the kernel backend nor where a noise stream stands (reseeded by every attack) is part of it.
+        layers = [f"{type(m).__name__}({re.sub(r', (backend=[a-z]+|seed=-?[0-9]+)', '', m.extra_repr())})"
                   for m in spiking_layers(self)]
         digest.update(f"T={self.T}|encoding={self.encoding_name}|{';'.join(layers)}".encode())
         return digest.hexdigest()

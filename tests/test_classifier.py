@@ -139,3 +139,27 @@ def test_the_fast_path_convolves_channels_last_and_the_compiled_model_agrees_wit
     assert len(seen) == 4 and not seen[3]  # the plain path stays NCHW (one-channel images are both)
     torch.testing.assert_close(fast, plain, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(g_fast, g_plain, rtol=1e-4, atol=1e-5)
+
+
+def test_fingerprint_sees_weights_and_neurons_but_not_backend_or_noise_position():
+    import dataclasses
+
+    from snnbench import create_model
+
+    def build(backend="eager", **params):
+        torch.manual_seed(0)
+        return create_model("convnet", T=2, channels=(4, 8), neuron={"kind": "noisy_lif", "backend": backend,
+                                                                      "params": {"sigma": 0.1, **params}})
+
+    model = build()
+    reference = model.fingerprint()
+    model.reseed(123)  # every attack reseeds the noise streams
+    assert model.fingerprint() == reference == build("compiled").fingerprint()
+    assert build(threshold=0.9).fingerprint() != reference
+    layer = model.spiking_layers()[0]
+    layer.dynamics = dataclasses.replace(layer.dynamics, tau=3.0)
+    assert model.fingerprint() != reference
+    model = build()
+    with torch.no_grad():
+        next(model.parameters()).mul_(0)
+    assert model.fingerprint() != reference
