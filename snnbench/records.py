@@ -78,9 +78,12 @@ class StrictLoader(yaml.SafeLoader):
         seen = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.YAMLError(f"line {key_node.start_mark.line + 1}: key {key!r} is given twice")
-            seen.add(key)
+            try:
+                if key in seen:
+                    raise yaml.YAMLError(f"line {key_node.start_mark.line + 1}: key {key!r} is given twice")
+                seen.add(key)
+            except TypeError:  # an unhashable key: the SafeLoader says so below
+                pass
         return super().construct_mapping(node, deep=deep)
 
 

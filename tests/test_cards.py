@@ -155,6 +155,10 @@ def test_yaml_that_would_explode_or_silently_lose_a_value_is_refused(tmp_path):
     twice.write_text("name: twice\nname: other\n")
     with pytest.raises(RecordError, match="line 2: key 'name' is given twice"):
         read_card(twice)
+    unhashable = tmp_path / "mnist" / "unhashable.yaml"
+    unhashable.write_text("[a, b]: 1\n")
+    with pytest.raises(RecordError, match="unhashable.yaml: not valid YAML"):
+        read_card(unhashable)
     latin = tmp_path / "mnist" / "latin.yaml"
     latin.write_bytes("name: caf\xe9\n".encode("latin-1"))
     with pytest.raises(RecordError, match="latin.yaml: not UTF-8 text"):
