@@ -170,8 +170,10 @@ def evaluate(model: Union[str, SpikingClassifier], benchmark: Union[str, Benchma
     images, labels = _benchmark_data(bench, settings["n_examples"], data_root)
     images, labels = images.to(device), labels.to(device)
     run = _Evaluation(model, bench, settings, images, labels, progress)
+    from . import __version__
+
     key = json.dumps([subject.name, subject.weights_sha256, subject.card_sha256, bench.name, bench.version,
-                      bench.fingerprint(), settings, __import__("snnbench").__version__])
+                      bench.fingerprint(), settings, __version__])
     state_path = state_file(resume, subject.name, key)
     if fresh and state_path is not None:
         state_path.unlink(missing_ok=True)

@@ -125,9 +125,7 @@ def adopt(node: nn.Module, where: str = "the module", backend: str = "compiled")
     del node.surrogate_function  # its spike function is replaced; no module of another library stays inside
     node.__class__ = _ADOPTED[key]
     # Everything the snnbench neuron's __init__ sets, except parameters the node already holds (PLIF's w).
-    for attribute, value in vars(reference).items():
-        if (not attribute.startswith("_") and attribute != "training") or attribute == "_constants":
-            object.__setattr__(node, attribute, value)
+    _take_state(node, reference)
     return node
 
 
@@ -168,10 +166,16 @@ def adopt_leaky(node: nn.Module, where: str = "the module") -> SpikingNeuron:
     reference = SteppedNeuron(surrogate)
     del node.spike_grad
     node.__class__ = _ADOPTED[key]
-    for attribute, value in vars(reference).items():
-        if not attribute.startswith("_") and attribute != "training":
-            object.__setattr__(node, attribute, value)
+    _take_state(node, reference)
     return node
+
+
+def _take_state(node: nn.Module, reference: SpikingNeuron) -> None:
+    """Give an adopted node what the snnbench neuron's ``__init__`` sets (never its parameters or mode:
+    the node keeps its own, such as the parametric LIF's ``w``)."""
+    for attribute, value in vars(reference).items():
+        if (not attribute.startswith("_") and attribute != "training") or attribute == "_constants":
+            object.__setattr__(node, attribute, value)
 
 
 def convert(model: nn.Module, *, backend: str = "compiled") -> nn.Module:
