@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -119,8 +121,24 @@ def _validate(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from .training import train
 
-    outcome = train(args.recipe, args.out, data_root=args.data_dir, download=args.download,
-                    resume=not args.restart, progress=not args.quiet, backend=args.backend)
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        if stop.is_set():  # a second signal stops at once, keeping the last saved state
+            raise KeyboardInterrupt
+        stop.set()
+        print(f"\nsnnbench train: {signal.Signals(signum).name} received; saving after the step in progress "
+              "(send it again to stop at once)", file=sys.stderr)
+
+    in_main_thread = threading.current_thread() is threading.main_thread()  # only it may install handlers
+    previous = ({sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+                if in_main_thread else {})
+    try:
+        outcome = train(args.recipe, args.out, data_root=args.data_dir, download=args.download,
+                        resume=not args.restart, progress=not args.quiet, backend=args.backend, stop=stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     print(f"trained in {outcome.seconds / 60:.1f} min: clean accuracy {outcome.clean_accuracy:.2f}% on the first "
           f"{outcome.n_examples} test images\n  card    {outcome.card}\n  weights {outcome.weights}\n"
           f"  log     {outcome.log}")

@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import copy
+import functools
 import math
+import os
+import signal
+import threading
 
 import pytest
 import torch
@@ -11,6 +15,7 @@ import yaml
 from torch import nn
 
 from snnbench.cards import read_card
+from snnbench.cli import main
 from snnbench.eval_subsets import load_eval_subset
 from snnbench.files import sha256_file
 from snnbench.layers import ConvexCombination
@@ -222,22 +227,31 @@ def test_training_is_reproducible_and_writes_a_valid_card(tmp_path, mnist_uint8)
     assert not (tmp_path / "a" / "mnist" / "tiny.state.pt").exists()
 
 
-def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, mnist_uint8, monkeypatch):
+def _saved_step(path) -> int:
+    return torch.load(path, weights_only=True)["step"]
+
+
+@pytest.mark.parametrize("how", ["stop", "half_step"])
+def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, mnist_uint8, monkeypatch, how):
+    """A stop request saves after the step in progress; an interrupt inside a step keeps the last exact save."""
     path = _write_recipe(tmp_path, method="at", adversary=ADVERSARY, holdout=40)
     whole = train(path, tmp_path / "whole", data=mnist_uint8, backend="eager", progress=False)
 
-    real_step, calls = training_loop._Run._train_step, []
+    real_step, stop = training_loop._Run._train_step, threading.Event()
 
     def interrupted_step(run):
-        calls.append(run.step)
-        if len(calls) == 6:
-            raise KeyboardInterrupt
         real_step(run)
+        if run.step == 7:  # 4 steps per epoch: the last save before this ends epoch 1
+            if how == "stop":
+                stop.set()
+            else:  # the optimiser has stepped, the step counter not yet: a half-done step
+                run.step -= 1
+                raise KeyboardInterrupt
 
     monkeypatch.setattr(training_loop._Run, "_train_step", interrupted_step)
     with pytest.raises(KeyboardInterrupt):
-        train(path, tmp_path / "cut", data=mnist_uint8, backend="eager", progress=False)
-    assert (tmp_path / "cut" / "tiny.state.pt").exists()
+        train(path, tmp_path / "cut", data=mnist_uint8, backend="eager", progress=False, stop=stop)
+    assert _saved_step(tmp_path / "cut" / "tiny.state.pt") == (7 if how == "stop" else 4)
     monkeypatch.setattr(training_loop._Run, "_train_step", real_step)
     resumed = train(path, tmp_path / "cut", data=mnist_uint8, backend="eager", progress=False)
     assert sha256_file(resumed.weights) == sha256_file(whole.weights)
@@ -246,12 +260,30 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, mnist_uint8, m
     assert epochs(resumed) == epochs(whole)
 
 
-def test_a_state_from_another_recipe_is_refused(tmp_path, mnist_uint8, monkeypatch):
+def test_sigterm_to_the_train_command_saves_after_the_step_in_progress(tmp_path, mnist_uint8, monkeypatch, capsys):
+    path = _write_recipe(tmp_path, holdout=40)
+    real_step = training_loop._Run._train_step
+
+    def step_then_signal(run):
+        real_step(run)
+        if run.step == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(training_loop._Run, "_train_step", step_then_signal)
+    monkeypatch.setattr("snnbench.training.train", functools.partial(train, data=mnist_uint8, backend="eager"))
+    before = signal.getsignal(signal.SIGTERM)
+    assert main(["train", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 130
+    assert _saved_step(tmp_path / "out" / "tiny.state.pt") == 3
+    assert "SIGTERM received" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) is before  # the command leaves the process's handlers as it found them
+
+
+def test_a_state_from_another_recipe_is_refused(tmp_path, mnist_uint8):
     path = _write_recipe(tmp_path)
-    monkeypatch.setattr(training_loop._Run, "_train_step", lambda run: (_ for _ in ()).throw(KeyboardInterrupt))
+    stop = threading.Event()
+    stop.set()  # saves after the first step
     with pytest.raises(KeyboardInterrupt):
-        train(path, tmp_path / "out", data=mnist_uint8, backend="eager", progress=False)
-    monkeypatch.undo()
+        train(path, tmp_path / "out", data=mnist_uint8, backend="eager", progress=False, stop=stop)
     _write_recipe(tmp_path, epochs=3)
     with pytest.raises(ValueError, match="saved by a different recipe"):
         train(path, tmp_path / "out", data=mnist_uint8, backend="eager", progress=False)

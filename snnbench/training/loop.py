@@ -12,6 +12,7 @@ import io
 import json
 import math
 import os
+import threading
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -63,11 +64,15 @@ class TrainingData:
 
 def train(recipe: Union[Recipe, PathLike], out_dir: PathLike, *, data_root: Optional[PathLike] = None,
           download: bool = False, data: Optional[tuple[Tensor, Tensor]] = None, resume: bool = True,
-          progress: bool = True, backend: Optional[str] = None) -> TrainingOutcome:
+          progress: bool = True, backend: Optional[str] = None,
+          stop: Optional[threading.Event] = None) -> TrainingOutcome:
     """Train ``recipe``; write ``<name>.safetensors``, ``<name>.yaml`` (the card) and ``logs/<name>.jsonl``.
 
     ``data`` replaces the dataset's training split (uint8 images ``[N, C, H, W]`` and labels). With
-    ``resume``, a run continues from ``<name>.state.pt`` in ``out_dir`` when one is there. Calls
+    ``resume``, a run continues from ``<name>.state.pt`` in ``out_dir`` when one is there. When ``stop`` is
+    set (e.g. by a signal handler), the run saves its state after the step in progress and raises
+    :class:`KeyboardInterrupt`; an interrupt inside a step keeps the last saved state (at most
+    ``CHECKPOINT_EVERY`` steps back), since a half-done step cannot be saved exactly. Calls
     :func:`snnbench.allocator.retain_freed_memory`.
     """
     retain_freed_memory()
@@ -76,7 +81,7 @@ def train(recipe: Union[Recipe, PathLike], out_dir: PathLike, *, data_root: Opti
     run = _Run(recipe, out_dir, _training_data(recipe, data, data_root, download), backend)
     if resume:
         run.restore()
-    run.fit(progress)
+    run.fit(progress, stop)
     return run.finish(data_root, download)
 
 
@@ -192,13 +197,16 @@ class _Run:
     def state_path(self) -> Path:
         return self.out_dir / f"{self.recipe.name}.state.pt"
 
-    def fit(self, progress: bool) -> None:
+    def fit(self, progress: bool, stop: Optional[threading.Event] = None) -> None:
         bar = tqdm(total=self.total_steps, initial=self.step, desc=self.recipe.name, unit="step",
                    disable=not progress, dynamic_ncols=True)
         started = time.perf_counter() - self.seconds
+        in_step = False
         try:
             while self.step < self.total_steps:
+                in_step = True
                 self._train_step()
+                in_step = False
                 self.seconds = time.perf_counter() - started
                 bar.update(1)
                 bar.set_postfix(epoch=(self.step - 1) // self.steps_per_epoch + 1,
@@ -208,8 +216,11 @@ class _Run:
                     self.save()
                 elif self.step % CHECKPOINT_EVERY == 0:
                     self.save()
+                if stop is not None and stop.is_set() and self.step < self.total_steps:
+                    raise KeyboardInterrupt
         except KeyboardInterrupt:
-            self.save()  # every completed step is kept; the next run resumes from here
+            if not in_step:  # every completed step is kept; the next run resumes from here
+                self.save()
             raise
         finally:
             bar.close()
