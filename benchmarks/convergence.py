@@ -11,8 +11,10 @@ are still standing: restarts of the reference from new random starts, other ASSG
 targeted and CE losses through ASSG, more iterations, more Square queries. For each addition it records
 which samples it was the first to fool, the headline after it, and its cost in images forward, input
 gradients and seconds. Batches are seeded from ``(protocol seed, "convergence", label, batch)``, so a run is
-reproducible, and it is saved after every addition to ``benchmarks/results/convergence/<model>.json``, so an
-interrupted run continues where it stopped (``--restart`` starts over).
+reproducible, and it is saved after every addition to
+``benchmarks/results/convergence/<benchmark>-v<k>/<model>.json``, so an interrupted run continues where it
+stopped (``--restart`` starts over). ``--version`` picks the protocol version whose result it starts from
+(default: the newest with a committed result).
 
 ``--report`` prints one table per model and writes ``benchmarks/results/convergence.png`` (and ``.svg``): how
 far the headline falls against the cost spent beyond the protocol, in image-gradient equivalents
@@ -30,12 +32,12 @@ from pathlib import Path
 import torch
 
 from snnbench.allocator import retain_freed_memory
+from snnbench.counting import counted_passes
 from snnbench.eval_subsets import load_eval_subset
-from snnbench.evaluation import counted_passes, judge
-from snnbench.leaderboard import leaderboard_root
 from snnbench.protocol import AttackEntry, GradientConfig, load_protocol
 from snnbench.randomness import derive_seed
-from snnbench.results import read_result, result_path
+from snnbench.results import leaderboard_root, read_result, result_path
+from snnbench.runner import judge
 from snnbench.zoo import load_model
 
 RESULTS = Path(__file__).resolve().parent / "results" / "convergence"
@@ -77,18 +79,25 @@ ADDITIONS: tuple[Addition, ...] = (
 )
 
 
-def run(model_name: str, benchmark: str, n_examples: int, only: list[str], restart: bool, results: Path) -> Path:
+def run(model_name: str, benchmark: str, n_examples: int, only: list[str], restart: bool, results: Path,
+        version: int = None) -> Path:
     retain_freed_memory()
-    bench = load_protocol().benchmark(benchmark)
+    protocol = load_protocol()
+    versions = [b.version for b in protocol.versions(benchmark)
+                if result_path(leaderboard_root(), benchmark, b.version, model_name).exists()]
+    if version is None and not versions:
+        raise SystemExit(f"convergence.py: {model_name} has no committed {benchmark} result; run `snnbench "
+                         f"evaluate --model {model_name}` first")
+    bench = protocol.benchmark(benchmark, version if version is not None else max(versions))
     committed = result_path(leaderboard_root(), benchmark, bench.version, model_name)
     if not committed.exists():
-        raise SystemExit(f"convergence.py: no committed result {committed}; run `snnbench evaluate --model "
-                         f"{model_name}` first")
+        raise SystemExit(f"convergence.py: no committed result {committed}")
     result = read_result(committed)
     if bench.subset is None:
         raise SystemExit(f"convergence.py: {bench.label} has no bundled subset; it runs on bundled benchmarks only")
     n = min(n_examples or result.n_examples, result.n_examples)
-    out = results / (f"{model_name}.json" if n == result.n_examples else f"{model_name}-first{n}.json")
+    folder = results / f"{bench.name}-v{bench.version}"
+    out = folder / (f"{model_name}.json" if n == result.n_examples else f"{model_name}-first{n}.json")
     record = _load(out, model_name, bench, n) if not restart else None
     if record is None:
         robust = [i for i, flag in enumerate(result.robust_flags[:n]) if flag == "1"]
@@ -153,7 +162,7 @@ def _save(path: Path, record: dict) -> None:
 
 
 def report(results: Path) -> int:
-    records = [json.loads(p.read_text()) for p in sorted(results.glob("*.json"))]
+    records = [json.loads(p.read_text()) for p in sorted(results.glob("*/*.json"))]
     if not records:
         print(f"no runs in {results}")
         return 1
@@ -204,6 +213,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model")
     parser.add_argument("--benchmark", default=None, help="default: the card's first benchmark")
+    parser.add_argument("--version", type=int, default=None,
+                        help="the protocol version whose committed result to start from (default: the newest)")
     parser.add_argument("--n-examples", type=int, default=None, help="only the first N images (a quick look)")
     parser.add_argument("--only", nargs="*", default=[], help="run only these additions (labels)")
     parser.add_argument("--restart", action="store_true", help="discard the saved run and start over")
@@ -221,7 +232,7 @@ def main() -> int:
     from snnbench.zoo import model_card
 
     benchmark = args.benchmark or model_card(args.model).benchmarks[0]
-    print(run(args.model, benchmark, args.n_examples, args.only, args.restart, args.results))
+    print(run(args.model, benchmark, args.n_examples, args.only, args.restart, args.results, args.version))
     return 0
 
 

@@ -146,29 +146,18 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from .evaluation import evaluate
-    from .files import cache_dir
-    from .leaderboard import board_frame, leaderboard_root, regenerate
-    from .protocol import load_protocol
-    from .results import result_path, write_result
+    from .evaluation import run_plan
+    from .evaluation_plan import default_state_folder, plan_evaluation
+    from .leaderboard import board_frame, regenerate
+    from .results import leaderboard_root, write_result
     from .zoo import model_card
 
-    card = model_card(args.model)
-    benchmark = args.benchmark or card.benchmarks[0]
-    version = load_protocol().benchmark(benchmark).version
-    official = leaderboard_root() if args.out is None else Path(args.out)
-    target = result_path(official, benchmark, version, args.model)
-    states = cache_dir("evaluations")
-    states.mkdir(parents=True, exist_ok=True)
-    result = evaluate(args.model, benchmark, n_examples=args.n_examples, batch_size=args.batch_size,
-                      device=args.device, seed=args.seed, resume=states, fresh=not args.resume,
-                      data_root=args.data_dir, progress=not args.quiet)
-    if not result.official:
-        # Unofficial results never enter a board's folder; their settings are in the file name.
-        batch = args.batch_size or load_protocol().benchmark(benchmark).batch_size
-        settings = f"n{result.n_examples}-b{batch}-s{result.environment.seed}"
-        target = Path(args.out or "snnbench-results") / benchmark / f"v{version}" / "unofficial" / \
-            f"{args.model}-{settings}.json"
+    benchmark = args.benchmark or model_card(args.model).benchmarks[0]
+    plan = plan_evaluation(args.model, benchmark, n_examples=args.n_examples, batch_size=args.batch_size,
+                           seed=args.seed, device=args.device)
+    target = plan.result_file(args.out)
+    result = run_plan(plan, resume=default_state_folder(), fresh=not args.resume, data_root=args.data_dir,
+                      progress=not args.quiet)
     write_result(result, target)
     frame = board_frame((result,))
     print(tabulate(frame.values.tolist(), headers=list(frame.columns), floatfmt=".1f", showindex=False))
@@ -177,7 +166,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     for diagnostic in result.diagnostics:
         print(f"{'UNRELIABLE' if diagnostic.unreliable else 'note'}: {diagnostic.message}")
     if result.official:
-        regenerate(official)
+        regenerate(leaderboard_root() if args.out is None else Path(args.out))
         print(f"official result: {target} (tables regenerated)")
     else:
         print(f"unofficial result ({'; '.join(result.departures)}): {target}")

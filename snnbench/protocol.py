@@ -27,6 +27,8 @@ from .records import read_yaml_record, record_fields
 
 Problems = Iterator[tuple[str, str]]
 
+MAX_RESTARTS = 20  # runs of one entry; a bound, so that a protocol file cannot ask for an endless evaluation
+
 # The attacks a protocol may name, by class name.
 ATTACKS: dict[str, type[Attack]] = {name: getattr(attacks, name) for name in attacks.__all__
                                     if isinstance(getattr(attacks, name), type)
@@ -48,10 +50,12 @@ class AttackEntry:
     """One attack of the protocol.
 
     ``role``: ``reference`` (the strongest known attack), ``prior`` (how robustness has been reported so
-    far) or ``extra``. ``samples``: ``clean`` runs on every clean-correct sample; ``survivors`` only on
-    samples no earlier attack has fooled. ``restarts``: how many times the attack runs; restart ``r ≥ 1``
-    runs from a new random start (its own seeds) on the samples restart ``r − 1`` left standing, and each
-    restart is reported on its own, so a reader sees what the last one still found.
+    far) or ``extra``; the reference and prior accuracies are those of the entry's first run alone.
+    ``samples``: ``clean`` runs on every clean-correct sample; ``survivors`` only on samples no earlier run
+    has fooled. ``restarts``: how many runs the entry may have at most. Run ``r ≥ 1`` (``name/r<r>``) starts
+    from a new random start (its own seeds) on the samples every earlier run left standing, in the rounds
+    that :mod:`snnbench.schedule` lays out, and is reported on its own, so a reader sees what the last one
+    still found.
     """
 
     name: str
@@ -73,6 +77,8 @@ class AttackEntry:
     def record_problems(self) -> Problems:
         if self.restarts < 1:
             yield "restarts", f"must be at least 1, got {self.restarts}"
+        if self.restarts > MAX_RESTARTS:
+            yield "restarts", f"must be at most {MAX_RESTARTS}, got {self.restarts}"
         if "/" in self.name:
             yield "name", f"must not contain '/' (restarts are named <name>/r<k>), got {self.name!r}"
         if self.attack not in ATTACKS:
@@ -104,10 +110,21 @@ class StochasticRule:
 
 @dataclass(frozen=True)
 class DiagnosticThresholds:
-    """When a result is marked unreliable (fractions of the attacked samples, in percent)."""
+    """When a result is marked unreliable (fractions of the attacked samples, in percent).
+
+    ``restart_gain_percent`` g (percent of the benchmark's samples) makes restarts converge: an entry's
+    restart ``r ≥ 2`` runs only while its restart ``r − 1`` was the first to fool at least g % of the samples,
+    and a result whose last allowed restart still fooled that much is marked unreliable (one more restart
+    would still move the headline). Unset, every allowed restart runs and none is judged.
+    """
 
     zero_gradient_percent: float
     square_gain_percent: float
+    restart_gain_percent: Optional[float] = None
+
+    def record_problems(self) -> Problems:
+        if self.restart_gain_percent is not None and not 0 < self.restart_gain_percent <= 100:
+            yield "restart_gain_percent", f"must lie in (0, 100], got {self.restart_gain_percent}"
 
 
 @dataclass(frozen=True)
@@ -142,6 +159,9 @@ class Benchmark:
                 yield "attacks", f"{a.name}: the reference and prior-practice attacks run on every clean-correct sample"
         if len({a.name for a in self.attacks}) != len(self.attacks):
             yield "attacks", "attack names must be unique"
+        for a in self.attacks:
+            if a.attack in ATTACKS and a.gradient_free and a.restarts > 1:
+                yield "attacks", f"{a.name}: gradient-free attacks run once, last (restarts is for gradient attacks)"
         free = [i for i, a in enumerate(self.attacks) if a.attack in ATTACKS and a.gradient_free]
         if free and any(a.attack in ATTACKS and not a.gradient_free for a in self.attacks[free[0]:]):
             yield "attacks", (f"{self.attacks[free[0]].name}: gradient-free attacks run after every gradient attack "
@@ -198,8 +218,12 @@ class SubsetPin:
 
 @dataclass(frozen=True)
 class Protocol:
+    """The benchmarks in force, and the retired versions whose boards are kept (their results are still checked
+    against the settings they were produced under)."""
+
     subsets: Mapping[str, SubsetPin]
     benchmarks: Mapping[str, Benchmark]
+    retired: tuple[Benchmark, ...] = ()
     path: Optional[Path] = field(default=None, compare=False, metadata={"record": False})
 
     def record_problems(self) -> Problems:
@@ -208,6 +232,16 @@ class Protocol:
                 yield f"benchmarks.{name}.name", f"must equal its key {name!r}"
             if benchmark.subset is not None and benchmark.subset not in self.subsets:
                 yield f"benchmarks.{name}.subset", f"{benchmark.subset} has no sha256 pin under 'subsets'"
+        seen = {(b.name, b.version) for b in self.benchmarks.values()}
+        for i, old in enumerate(self.retired):
+            if old.name not in self.benchmarks:
+                yield f"retired[{i}].name", f"{old.name} is not a benchmark in force"
+            elif old.version >= self.benchmarks[old.name].version:
+                yield f"retired[{i}].version", (f"{old.label} is not older than the version in force, "
+                                                f"v{self.benchmarks[old.name].version}")
+            if (old.name, old.version) in seen:
+                yield f"retired[{i}]", f"{old.label} is listed twice"
+            seen.add((old.name, old.version))
         for name, pin in self.subsets.items():
             try:
                 info = subset_info(name)
@@ -217,10 +251,22 @@ class Protocol:
             if pin.sha256 != info.sha256:
                 yield f"subsets.{name}.sha256", f"pins {pin.sha256} but the package bundles {info.sha256}"
 
-    def benchmark(self, name: str) -> Benchmark:
+    def benchmark(self, name: str, version: Optional[int] = None) -> Benchmark:
+        """The benchmark ``name`` in force, or its retired ``version``."""
         if name not in self.benchmarks:
             raise ValueError(f"unknown benchmark {name!r}; the protocol has {', '.join(self.benchmarks)}")
-        return self.benchmarks[name]
+        current = self.benchmarks[name]
+        if version is None or version == current.version:
+            return current
+        for old in self.retired:
+            if (old.name, old.version) == (name, version):
+                return old
+        raise ValueError(f"{name} has no version {version}; the protocol knows "
+                         f"{', '.join(f'v{b.version}' for b in self.versions(name))}")
+
+    def versions(self, name: str) -> list[Benchmark]:
+        """Every known version of ``name``, oldest first."""
+        return sorted([b for b in self.retired if b.name == name] + [self.benchmark(name)], key=lambda b: b.version)
 
 
 def protocol_path() -> Path:

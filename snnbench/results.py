@@ -36,6 +36,9 @@ class AttackOutcome:
     first_to_fool: Optional[int] = None
     gradient_mode: Optional[str] = None  # how it differentiated through spikes; None when gradient-free
     gradient_layers: Optional[int] = None  # how many spiking layers that mode ran on (None: it never ran)
+    # One character per sample of the benchmark: 1 where this run fooled it (absent before results kept them).
+    fooled_flags: Optional[str] = None
+    gradient_free: bool = False  # the protocol declares it gradient-free (it ran after every gradient attack)
 
     def record_problems(self) -> Problems:
         if not 0 <= self.robust <= self.attacked:
@@ -47,6 +50,12 @@ class AttackOutcome:
             yield "restart", f"must not be negative, got {self.restart}"
         if self.not_applicable is not None and self.attacked:
             yield "not_applicable", f"an attack that could not run attacked no sample, not {self.attacked}"
+        if self.fooled_flags is not None:
+            if set(self.fooled_flags) - {"0", "1"}:
+                yield "fooled_flags", "must be characters 0 and 1"
+            elif self.fooled_flags.count("1") != self.attacked - self.robust:
+                yield "fooled_flags", (f"mark {self.fooled_flags.count('1')} samples but the run fooled "
+                                       f"{self.attacked - self.robust}")
 
 
 @dataclass(frozen=True)
@@ -83,6 +92,7 @@ class Environment:
     threads: int
     seed: int
     date: str
+    batch_size: Optional[int] = None  # the batch size the runs were cut into (absent from older results)
 
 
 @dataclass(frozen=True)
@@ -148,22 +158,60 @@ class Result:
         n, clean = max(self.n_examples, 1), self.clean_flags.count("1")
         runs = [a for a in self.attacks if a.not_applicable is None]
         for role, stated in (("reference", self.reference_accuracy), ("prior", self.prior_accuracy)):
-            mine = [a for a in self.attacks if a.role == role]
-            if mine and mine[0].not_applicable is None and mine[0].attacked != clean:
-                yield "attacks", f"the {role} attack {mine[0].name} saw {mine[0].attacked} samples, not the {clean} clean-correct ones"
-            # Its restarts run on what the previous left: the fooled sets are disjoint.
-            derived = 100.0 * (clean - sum(a.attacked - a.robust for a in mine)) / n
-            if mine and abs(stated - derived) > 1e-6:
-                yield f"{role}_accuracy" if role == "reference" else "prior_accuracy", (
-                    f"is {stated} but its attack's outcomes give {derived}")
+            first = next((a for a in self.attacks if a.role == role and a.restart == 0), None)
+            if first is None:
+                yield "attacks", f"no {role} attack"
+                continue
+            if first.not_applicable is None and first.attacked != clean:
+                yield "attacks", f"the {role} attack {first.name} saw {first.attacked} samples, not the {clean} clean-correct ones"
+            derived = 100.0 * (clean - (first.attacked - first.robust)) / n
+            if abs(stated - derived) > 1e-6:
+                yield f"{role}_accuracy", f"is {stated} but its attack's outcomes give {derived}"
         if runs and all(a.first_to_fool is not None for a in runs):
             derived = 100.0 * (clean - sum(a.first_to_fool for a in runs)) / n
             if abs(self.robust_accuracy - derived) > 1e-6:
                 yield "robust_accuracy", f"is {self.robust_accuracy} but the attacks' first-to-fool counts give {derived}"
+        if self.attacks and all(a.fooled_flags is not None for a in self.attacks):
+            yield from self._flag_problems()
+
+    def _flag_problems(self) -> Problems:
+        """With every run's fooled samples recorded, the flags themselves must add up: each run fooled only
+        clean-correct samples, a survivors run only samples no earlier run had fooled and it attacked all of
+        those, the first-to-fool counts follow from the order, and the robust samples are exactly the clean ones
+        no run fooled."""
+        clean = [c == "1" for c in self.clean_flags]
+        before = [False] * self.n_examples
+        for a in self.attacks:
+            if len(a.fooled_flags) != self.n_examples:
+                yield "attacks", f"{a.name}: fooled_flags must have {self.n_examples} characters"
+                return
+            fooled = [c == "1" for c in a.fooled_flags]
+            if any(f and not ok for f, ok in zip(fooled, clean)):
+                yield "attacks", f"{a.name} fooled a sample that was not clean-correct"
+            new = sum(1 for f, b in zip(fooled, before) if f and not b)
+            if a.first_to_fool is not None and new != a.first_to_fool:
+                yield "attacks", f"{a.name}: first_to_fool is {a.first_to_fool} but its flags give {new}"
+            on_clean = a.role != "extra" and a.restart == 0
+            if not on_clean and a.not_applicable is None:
+                if any(f and b for f, b in zip(fooled, before)):
+                    yield "attacks", f"{a.name} ran on the survivors but fooled a sample an earlier run had fooled"
+                survivors = sum(1 for ok, b in zip(clean, before) if ok and not b)
+                if a.attacked != survivors:
+                    yield "attacks", f"{a.name} attacked {a.attacked} samples, not the {survivors} left standing"
+            before = [b or f for b, f in zip(before, fooled)]
+        robust = "".join("1" if ok and not b else "0" for ok, b in zip(clean, before))
+        if robust != self.robust_flags:
+            yield "robust_flags", "are not the clean-correct samples that no run fooled"
 
 
 def flags_digest(clean_flags: str, robust_flags: str) -> str:
     return hashlib.sha256(f"{clean_flags}\n{robust_flags}".encode()).hexdigest()
+
+
+def leaderboard_root() -> Path:
+    """The ``leaderboard/`` of a source checkout, else ``./leaderboard``."""
+    checkout = Path(__file__).resolve().parents[1] / "leaderboard"
+    return checkout if checkout.is_dir() else Path.cwd() / "leaderboard"
 
 
 def result_path(leaderboard: PathLike, benchmark: str, protocol: int, model: str) -> Path:

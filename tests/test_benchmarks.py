@@ -78,7 +78,7 @@ def test_convergence_script_adds_attacks_on_the_survivors_and_resumes(tmp_path):
                "--n-examples", "6", "--results", str(tmp_path / "runs"), "--only", "apgd-ce-assg"]
     first = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr
-    record = json.loads((tmp_path / "runs" / "mnist-convnet-lif-at-first6.json").read_text())
+    record = json.loads((tmp_path / "runs" / "mnist-linf-v1" / "mnist-convnet-lif-at-first6.json").read_text())
     assert record["start"]["robust"] == len(record["start"]["robust_indices"]) >= 1
     (addition,) = record["additions"]
     assert addition["attacked"] == record["start"]["robust"] and addition["backward"] > 0

@@ -13,7 +13,9 @@ import pytest
 import torch
 
 from snnbench.cli import main
-from snnbench.evaluation import LiveCount, counted_passes, evaluate, percent, worst_case
+from snnbench.counting import LiveCount, counted_passes
+from snnbench.evaluation import evaluate
+from snnbench.summary import percent, worst_case
 from snnbench.leaderboard import regenerate
 from snnbench.protocol import GradientConfig, load_protocol
 from snnbench.records import RecordError, parse_record, record_to_dict
@@ -24,14 +26,31 @@ from tiny_zoo import card_data, register_tiny_model
 N, BATCH = 12, 4
 
 
-def tiny_benchmark(steps: int = 2, queries: int = 10, name: str = "mnist-linf"):
-    """A benchmark (mnist-linf by default) with tiny budgets (an unofficial benchmark, for tests)."""
-    bench = load_protocol().benchmark(name)
-    attacks = tuple(dataclasses.replace(a, params={**a.params, **({"queries": queries} if a.attack == "Square"
+def tiny_benchmark(steps: int = 2, queries: int = 10, name: str = "mnist-linf", version: int = None):
+    """A benchmark (mnist-linf in force by default) with tiny budgets (an unofficial benchmark, for tests)."""
+    bench = load_protocol().benchmark(name, version)
+    attacks = tuple(dataclasses.replace(a, params={**a.params, **({"queries": queries} if a.gradient_free
                                                                    else {"steps": steps})})
                     for a in bench.attacks)
     return dataclasses.replace(bench, attacks=attacks, stochastic=dataclasses.replace(bench.stochastic, passes=2,
                                                                                      eot=2))
+
+
+VERSION = load_protocol().benchmark("mnist-linf").version
+
+
+def boards_check_against(monkeypatch, bench) -> None:
+    """Boards check each result against its protocol version; make ``bench`` (on N images) that version."""
+    real = load_protocol()
+    protocol = dataclasses.replace(real, benchmarks={**real.benchmarks,
+                                                     bench.name: dataclasses.replace(bench, n_examples=N)})
+    monkeypatch.setattr("snnbench.leaderboard.load_protocol", lambda: protocol)
+
+
+@pytest.fixture(autouse=True)
+def tiny_boards(monkeypatch):
+    """The tiny results are checked against the tiny benchmark they ran, as a real result against its protocol."""
+    boards_check_against(monkeypatch, tiny_benchmark())
 
 
 @pytest.fixture(scope="module")
@@ -112,17 +131,20 @@ def test_attacks_built_on_membrane_dynamics_do_not_apply_to_psn(zoo, tmp_path):
     model = load_model("tiny-psn", zoo=zoo, backend="eager")
     result = evaluate(model, tiny_benchmark(), n_examples=N, batch_size=BATCH, zoo=zoo)
     skipped = {a.name: a for a in result.attacks if a.not_applicable}
-    assert set(skipped) == {"apgd-ce-bptr", "apgd-ce-rga", "apgd-ce-hart"}
+    assert set(skipped) == {"apgd-ce-hart"}
     assert all(a.attacked == a.forward == a.backward == 0 for a in skipped.values())
-    dlr, square = result.attacks[2], result.attacks[-1]
-    assert (dlr.name, square.name) == ("apgd-dlr", "square") and square.attacked == dlr.robust
+    *runs, square = result.attacks
+    before = [a for a in runs if not a.not_applicable][-1]  # HART saw nothing: Square takes what was left before
+    assert square.name == "square" and square.attacked == before.robust
     notes = [d for d in result.diagnostics if d.code == "not-applicable"]
-    assert len(notes) == 3 and not any(d.unreliable for d in notes)
+    assert len(notes) == 1 and not any(d.unreliable for d in notes)
+    v1 = evaluate(model, tiny_benchmark(version=1), n_examples=N, batch_size=BATCH, zoo=zoo)
+    assert {a.name for a in v1.attacks if a.not_applicable} == {"apgd-ce-bptr", "apgd-ce-rga", "apgd-ce-hart"}
     parse_record(Result, record_to_dict(result), "round trip")
-    path = result_path(tmp_path, "mnist-linf", 1, "tiny-psn")
+    path = result_path(tmp_path, "mnist-linf", VERSION, "tiny-psn")
     write_result(dataclasses.replace(result, official=True, departures=()), path)
     regenerate(tmp_path, zoo=zoo)
-    assert "(notes: not-applicable)" in (tmp_path / "mnist-linf" / "v1" / "README.md").read_text()
+    assert "(notes: not-applicable)" in (tmp_path / "mnist-linf" / f"v{VERSION}" / "README.md").read_text()
 
     reference_needs_bptr = tiny_benchmark()
     attacks = list(reference_needs_bptr.attacks)
@@ -185,6 +207,51 @@ def test_the_schema_rejects_malformed_results(tiny_result, field, value, words):
     assert any(words in p for p in caught.value.problems), caught.value.problems
 
 
+@pytest.fixture(scope="module")
+def bptt_result() -> Result:
+    """A zoo model that the tiny budgets do fool (the untrained tiny model is right on one image in twelve)."""
+    return evaluate(load_model("mnist-convnet-lif-bptt", backend="eager"), tiny_benchmark(steps=5),
+                    n_examples=N, batch_size=BATCH)
+
+
+def test_results_keep_each_runs_fooled_samples_and_they_must_add_up(bptt_result):
+    """Per-run fooled flags make every derived figure checkable: a forgery consistent in every count is caught."""
+    data = record_to_dict(bptt_result)
+    fooled = [set(i for i, c in enumerate(a["fooled_flags"]) if c == "1") for a in data["attacks"]]
+    clean = {i for i, c in enumerate(data["clean_flags"]) if c == "1"}
+    assert data["robust_flags"] == "".join("1" if i in clean - set().union(*fooled) else "0" for i in range(N))
+    # Call a fooled sample robust, with the headline, overestimate, digest and first-to-fool count made to match.
+    sample = min(set().union(*fooled))
+    first = next(k for k, f in enumerate(fooled) if sample in f)
+    data["robust_flags"] = data["robust_flags"][:sample] + "1" + data["robust_flags"][sample + 1:]
+    data["robust_accuracy"] += 100.0 / N
+    data["overestimate"] = data["prior_accuracy"] - data["robust_accuracy"]
+    data["flags_sha256"] = flags_digest(data["clean_flags"], data["robust_flags"])
+    data["attacks"][first]["first_to_fool"] -= 1
+    with pytest.raises(RecordError) as caught:
+        parse_record(Result, data, "result.json")
+    assert any("but its flags give" in p for p in caught.value.problems), caught.value.problems
+    assert any("are not the clean-correct samples that no run fooled" in p for p in caught.value.problems)
+    # Flags that do not match the counts are caught on their own.
+    data = record_to_dict(bptt_result)
+    data["attacks"][first]["fooled_flags"] = "0" * N
+    with pytest.raises(RecordError, match="mark 0 samples but the run fooled"):
+        parse_record(Result, data, "result.json")
+
+
+def test_a_board_refuses_a_result_that_is_not_its_protocols_run(official_result, zoo, tmp_path):
+    board = tmp_path / "leaderboard"
+    short = dataclasses.replace(official_result, attacks=official_result.attacks[:-1])  # Square left out
+    write_result(short, result_path(board, "mnist-linf", VERSION, "tiny-lif"))
+    with pytest.raises(ValueError, match="mnist-linf v2 schedules .*square"):
+        regenerate(board, zoo=zoo)
+    environment = dataclasses.replace(official_result.environment, seed=7)
+    write_result(dataclasses.replace(official_result, environment=environment),
+                 result_path(board, "mnist-linf", VERSION, "tiny-lif"))
+    with pytest.raises(ValueError, match="ran with seed 7; mnist-linf v2 uses 0"):
+        regenerate(board, zoo=zoo)
+
+
 def as_result_of(result: Result, zoo, name: str) -> Result:
     """``result`` filed under card ``name`` of ``zoo`` (its card hash made to match)."""
     import hashlib
@@ -196,18 +263,18 @@ def as_result_of(result: Result, zoo, name: str) -> Result:
 
 def test_tables_check_and_the_unofficial_rule(official_result, zoo, tmp_path, capsys):
     board = tmp_path / "leaderboard"
-    path = result_path(board, "mnist-linf", 1, "tiny-lif")
+    path = result_path(board, "mnist-linf", VERSION, "tiny-lif")
     write_result(official_result, path)
     register_tiny_model(zoo, "tiny-two", seed=1)
-    write_result(as_result_of(official_result, zoo, "tiny-two"), result_path(board, "mnist-linf", 1, "tiny-two"))
+    write_result(as_result_of(official_result, zoo, "tiny-two"), result_path(board, "mnist-linf", VERSION, "tiny-two"))
     assert len(regenerate(board, zoo=zoo)) == 2 and regenerate(board, check=True, zoo=zoo) == []
-    table = (board / "mnist-linf" / "v1" / "README.md").read_text()
+    table = (board / "mnist-linf" / f"v{VERSION}" / "README.md").read_text()
     rows = [line for line in table.splitlines() if line.startswith("|") and "tiny-" in line]
     assert len(rows) == 2 and all(row.split("|")[1].strip() == "1" for row in rows)  # a tie shares rank 1
-    assert "[mnist-linf v1](mnist-linf/v1/README.md)" in (board / "README.md").read_text()
+    assert f"[mnist-linf v{VERSION}](mnist-linf/v{VERSION}/README.md)" in (board / "README.md").read_text()
 
     edited = table.replace("tiny-two", "tiny-too")
-    (board / "mnist-linf" / "v1" / "README.md").write_text(edited)
+    (board / "mnist-linf" / f"v{VERSION}" / "README.md").write_text(edited)
     assert main(["leaderboard", "--check", "--dir", str(board), "--zoo", str(zoo)]) == 1
     assert "differs from its regeneration" in capsys.readouterr().err
     assert main(["leaderboard", "--dir", str(board), "--zoo", str(zoo)]) == 0
@@ -215,7 +282,7 @@ def test_tables_check_and_the_unofficial_rule(official_result, zoo, tmp_path, ca
 
     unofficial = dataclasses.replace(official_result, model="tiny-three", official=False,
                                      departures=("n_examples 12 instead of the protocol's 1000",))
-    write_result(unofficial, result_path(board, "mnist-linf", 1, "tiny-three"))
+    write_result(unofficial, result_path(board, "mnist-linf", VERSION, "tiny-three"))
     with pytest.raises(ValueError, match="unofficial results stay off the boards"):
         regenerate(board, zoo=zoo)
     assert read_result(path).flags_sha256 == flags_digest(official_result.clean_flags, official_result.robust_flags)
@@ -224,8 +291,8 @@ def test_tables_check_and_the_unofficial_rule(official_result, zoo, tmp_path, ca
 def test_cli_evaluate_keeps_unofficial_results_off_the_board(zoo, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SNNBENCH_ZOO", str(zoo))
     monkeypatch.chdir(tmp_path)
-    import snnbench.evaluation as evaluation
-    monkeypatch.setattr(evaluation, "load_protocol", lambda: dataclasses.replace(
+    import snnbench.evaluation_plan as evaluation_plan
+    monkeypatch.setattr(evaluation_plan, "load_protocol", lambda: dataclasses.replace(
         load_protocol(), benchmarks={"mnist-linf": tiny_benchmark()}))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     board = tmp_path / "board"
@@ -233,39 +300,41 @@ def test_cli_evaluate_keeps_unofficial_results_off_the_board(zoo, tmp_path, monk
                  "--out", str(board)]) == 0
     out = capsys.readouterr().out
     assert "unofficial result" in out and "tiny-lif" in out
-    assert not (board / "mnist-linf" / "v1" / "results").exists()
-    assert read_result(board / "mnist-linf" / "v1" / "unofficial" / "tiny-lif-n8-b4-s0.json").n_examples == 8
+    assert not (board / "mnist-linf" / f"v{VERSION}" / "results").exists()
+    assert read_result(board / "mnist-linf" / f"v{VERSION}" / "unofficial" / "tiny-lif-n8-b4-s0.json").n_examples == 8
     assert not list((tmp_path / "cache").rglob("*.state.json"))  # the state file goes once the result is written
 
 
 def with_restarts(bench, **restarts):
+    """``bench`` with these entries restarted (the others run once) and every allowed restart run."""
     return dataclasses.replace(bench, attacks=tuple(dataclasses.replace(a, restarts=restarts.get(a.name, 1))
-                                                    for a in bench.attacks))
+                                                    for a in bench.attacks),
+                               diagnostics=dataclasses.replace(bench.diagnostics, restart_gain_percent=None))
 
 
-def test_restarts_run_on_what_the_previous_one_left_and_count_marginal_gains(zoo, tiny_result, tmp_path):
+def test_restarts_run_in_rounds_on_the_survivors_and_count_marginal_gains(zoo, tiny_result, tmp_path, monkeypatch):
     bench = with_restarts(tiny_benchmark(), **{"sa-pgd-assg": 3, "apgd-dlr": 2})
+    boards_check_against(monkeypatch, bench)
     result = run(zoo, bench=bench)
     names = [a.name for a in result.attacks]
-    assert names[:5] == ["sa-pgd-assg", "sa-pgd-assg/r1", "sa-pgd-assg/r2", "apgd-ce", "apgd-dlr"]
-    assert names[5] == "apgd-dlr/r1" and [a.restart for a in result.attacks[:3]] == [0, 1, 2]
-    first, r1, r2 = result.attacks[:3]
+    gradient = [a.name for a in bench.attacks if not a.gradient_free]
+    assert names == gradient + ["sa-pgd-assg/r1", "apgd-dlr/r1", "sa-pgd-assg/r2", "square"]
+    first = result.attacks[0]
     without_restarts = {k: v for k, v in record_to_dict(tiny_result.attacks[0]).items() if k != "seconds"}
     assert {k: v for k, v in record_to_dict(first).items() if k != "seconds"} == without_restarts  # same seeds
-    assert (r1.attacked, r2.attacked) == (first.robust, r1.robust)
-    assert first.first_to_fool == first.attacked - first.robust
-    reference_fooled = sum(a.attacked - a.robust for a in result.attacks[:3])
-    assert result.reference_accuracy == pytest.approx(100.0 * (result.clean_flags.count("1") - reference_fooled) / N)
+    for restart in (a for a in result.attacks if a.restart):  # on what every earlier run left standing
+        assert restart.first_to_fool == restart.attacked - restart.robust
+    assert result.reference_accuracy == tiny_result.reference_accuracy  # the reference is its first run alone
     # Every fooled sample is credited to exactly one run: the first to fool it.
     assert sum(a.first_to_fool for a in result.attacks) == result.clean_flags.count("1") - result.robust_flags.count("1")
-    path = result_path(tmp_path, "mnist-linf", 1, "tiny-lif")
+    path = result_path(tmp_path, "mnist-linf", VERSION, "tiny-lif")
     write_result(dataclasses.replace(result, official=True, departures=()), path)
     regenerate(tmp_path, zoo=zoo)
-    table = (tmp_path / "mnist-linf" / "v1" / "README.md").read_text()
-    last = [a for a in result.attacks if a.restart][-1]
+    table = (tmp_path / "mnist-linf" / f"v{VERSION}" / "README.md").read_text()
+    gain = max(a.first_to_fool for a in result.attacks if a.name in ("sa-pgd-assg/r2", "apgd-dlr/r1"))
     header, _, row = [line.split("|") for line in table.splitlines() if line.startswith("|")][:3]
     cells = dict(zip((h.strip() for h in header), (c.strip() for c in row)))
-    assert cells["last restart"] == f"{100.0 * last.first_to_fool / N:.1f}"
+    assert cells["last restart"] == f"{100.0 * gain / N:.1f}"
 
 
 def test_a_restart_with_another_seed_can_fool_what_the_first_run_missed():
@@ -293,7 +362,8 @@ def test_results_record_the_gradient_mode_and_layers_each_attack_ran_on(tiny_res
     assert layers == 2  # the tiny convnet's two LIF layers
     by_name = {a.name: a for a in tiny_result.attacks}
     assert (by_name["sa-pgd-assg"].gradient_mode, by_name["sa-pgd-assg"].gradient_layers) == ("assg", 2)
-    assert (by_name["apgd-ce"].gradient_mode, by_name["apgd-ce-bptr"].gradient_mode) == ("surrogate", "bptr")
+    assert (by_name["apgd-ce"].gradient_mode, by_name["apgd-ce-hart"].gradient_mode) == ("surrogate", "hart")
+    assert (by_name["sa-pgd-assg-a80"].gradient_mode, by_name["sa-pgd-assg-a80"].gradient_layers) == ("assg", 2)
     assert (by_name["square"].gradient_mode, by_name["square"].gradient_layers) == (None, None)
     data = record_to_dict(tiny_result)
     data["attacks"][0]["gradient_layers"] = 1  # as if the reference had reached only one of two layers
@@ -358,23 +428,23 @@ def test_runs_of_other_settings_keep_their_own_state(zoo, tmp_path):
     states.mkdir()
     bench = tiny_benchmark(steps=1, queries=2)
     model = load_model("tiny-lif", zoo=zoo, backend="eager")
-    import snnbench.evaluation as evaluation
+    from snnbench.runner import EvaluationState
 
     seen = []
-    original = evaluation.EvaluationState.save
+    original = EvaluationState.save
 
     def save_and_stop(self, path):  # interrupt each run after its first save
         original(self, path)
         seen.append(path)
         raise KeyboardInterrupt
 
-    evaluation.EvaluationState.save = save_and_stop
+    EvaluationState.save = save_and_stop
     try:
         for seed in (0, 1):
             with pytest.raises(KeyboardInterrupt):
                 evaluate(model, bench, n_examples=N, batch_size=BATCH, seed=seed, resume=states, zoo=zoo)
     finally:
-        evaluation.EvaluationState.save = original
+        EvaluationState.save = original
     assert len(set(seen)) == 2 and len(list(states.glob("tiny-lif-*.state.json"))) == 2
     resumed = evaluate(model, bench, n_examples=N, batch_size=BATCH, seed=0, resume=states, zoo=zoo)
     whole = evaluate(model, bench, n_examples=N, batch_size=BATCH, seed=0, zoo=zoo)
@@ -405,7 +475,7 @@ def test_an_edited_card_or_a_model_changed_after_loading_is_a_departure(zoo, tmp
     assert changed.model_summary.model_sha256 != edited.model_summary.model_sha256
     # A board refuses a result whose card changed since it was produced.
     board = tmp_path / "board"
-    write_result(official_result, result_path(board, "mnist-linf", 1, "tiny-lif"))
+    write_result(official_result, result_path(board, "mnist-linf", VERSION, "tiny-lif"))
     card = zoo / "mnist" / "tiny-lif.yaml"
     original = card.read_text()
     try:
@@ -428,7 +498,7 @@ def test_migration_adds_hashes_only_where_git_proves_the_card_unchanged(zoo, off
     legacy = record_to_dict(official_result)
     for key in ("card_file_sha256", "model_sha256"):
         legacy["model_summary"].pop(key)
-    path = result_path(repo / "leaderboard", "mnist-linf", 1, "tiny-lif")
+    path = result_path(repo / "leaderboard", "mnist-linf", VERSION, "tiny-lif")
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(legacy, indent=2) + "\n")
 

@@ -215,7 +215,7 @@ def test_a_converted_snntorch_model_runs_the_step_local_modes_and_names_the_othe
     with gradient_mode(model, "assg") as mode:
         model(x).sum().backward()
         assert sorted(mode.paths[0].steps) == [0, 1, 2, 3]
-    result = evaluate(model, tiny_benchmark(), name="converted-snntorch", n_examples=8, batch_size=8)
+    result = evaluate(model, tiny_benchmark(version=1), name="converted-snntorch", n_examples=8, batch_size=8)
     skipped = {a.name for a in result.attacks if a.not_applicable}
     assert skipped == {"apgd-ce-bptr", "apgd-ce-rga", "apgd-ce-hart"} and not result.official
 

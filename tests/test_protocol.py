@@ -23,15 +23,34 @@ FINGERPRINTS = {
     ("cifar10-linf-1000", 1): "c34002dde12ee9cdf474d4169f5e2432c7a07d731e1f2a97b2695f145d5bc21e",
     ("cifar10-linf", 1): "348d1b60daf867257ba3f29f107be35a1515d4fe20fc9256b4807a235e24f5ed",
     ("cifar100-linf", 1): "b869b9134097d33fedec1f53c988113037c231c67ad2f9c6852fcd6d9aaac051",
+    ("mnist-linf", 2): "e3f7603953a4243665f19d52e1285f145dec1e8116efa7926308d6cde792f278",
+    ("cifar10-linf-1000", 2): "4a6931c8fbbeb433aa45300aef628d1c8fd7e313807c6b6fa56128c59b9fda11",
+    ("cifar10-linf", 2): "4e1b5c1646cc42ca4f6632812fbf1a3daf352cab5e6a492d51ad585ffb906150",
+    ("cifar100-linf", 2): "641d41cce355adad9b93c7d008935d13a265139f4db7867f9896000e26bb9551",
 }
+BENCHMARKS = ["mnist-linf", "cifar10-linf-1000", "cifar10-linf", "cifar100-linf"]
 
 
-@pytest.mark.parametrize("name", ["mnist-linf", "cifar10-linf-1000", "cifar10-linf", "cifar100-linf"])
+@pytest.mark.parametrize("name", BENCHMARKS)
 def test_no_benchmark_changes_without_a_new_version(name):
-    bench = load_protocol().benchmark(name)
-    assert (name, bench.version) in FINGERPRINTS, f"{bench.label} has no pinned fingerprint"
-    assert bench.fingerprint() == FINGERPRINTS[name, bench.version], (
-        f"{bench.label}'s settings changed: a change that can move a number needs a new version of {name}")
+    """Every version, in force or retired, keeps its settings: old boards stay checkable."""
+    for bench in load_protocol().versions(name):
+        assert (name, bench.version) in FINGERPRINTS, f"{bench.label} has no pinned fingerprint"
+        assert bench.fingerprint() == FINGERPRINTS[name, bench.version], (
+            f"{bench.label}'s settings changed: a change that can move a number needs a new version of {name}")
+    assert [b.version for b in load_protocol().versions(name)] == [1, 2]
+
+
+def test_retired_versions_are_found_and_unknown_ones_named():
+    protocol = load_protocol()
+    assert protocol.benchmark("mnist-linf", 1).version == 1 and protocol.benchmark("mnist-linf", 2).version == 2
+    assert protocol.benchmark("mnist-linf", 1).attacks != protocol.benchmark("mnist-linf").attacks
+    with pytest.raises(ValueError, match="mnist-linf has no version 7; the protocol knows v1, v2"):
+        protocol.benchmark("mnist-linf", 7)
+    raw = _raw()
+    raw["retired"][0]["version"] = 2
+    with pytest.raises(RecordError, match="not older than the version in force"):
+        parse_record(Protocol, raw, "benchmarks.yaml")
 
 
 def test_fingerprint_sees_every_setting_but_not_the_version():
@@ -44,8 +63,8 @@ def test_fingerprint_sees_every_setting_but_not_the_version():
 
 def test_protocols_as_committed():
     protocol = load_protocol()
-    assert set(protocol.benchmarks) == {"mnist-linf", "cifar10-linf-1000", "cifar10-linf", "cifar100-linf"}
-    assert {b.version for b in protocol.benchmarks.values()} == {1}
+    assert set(protocol.benchmarks) == set(BENCHMARKS)
+    assert {b.version for b in protocol.benchmarks.values()} == {2}
     mnist = protocol.benchmark("mnist-linf")
     assert (mnist.epsilon, mnist.subset, mnist.n_examples) == (0.1, "mnist-test-1000", 1000)
     for name in ("cifar10-linf", "cifar100-linf"):
@@ -54,15 +73,22 @@ def test_protocols_as_committed():
     small = protocol.benchmark("cifar10-linf-1000")
     assert (small.subset, small.n_examples, small.dataset) == ("cifar10-test-1000", 1000, "cifar10")
     assert small.epsilon == 8 / 255 and small.attacks == mnist.attacks  # the same attack list and budgets
+    assert all(b.diagnostics == mnist.diagnostics for b in protocol.benchmarks.values())
     reference, prior = mnist.attacks[0], mnist.attacks[1]
     built = reference.build(0.1, 3, 1)
     assert isinstance(built, SAPGD) and built.steps == 100 and built.gradient.mode == "assg"
     built = prior.build(0.1, 3, 1)
     assert isinstance(built, APGD) and built.loss_name == "ce" and built.gradient.mode == "surrogate"
-    modes = [a.gradient.mode for a in mnist.attacks if a.gradient is not None]
-    assert modes == ["assg", "surrogate", "surrogate", "bptr", "rga", "hart"]
+    gradients = [(a.gradient.mode, a.gradient.params.get("A")) for a in mnist.attacks if a.gradient is not None]
+    assert gradients == [("assg", 0.87), ("surrogate", None), ("assg", 0.80), ("assg", 0.87), ("assg", 0.87),
+                         ("surrogate", None), ("hart", None)]
     assert isinstance(mnist.attacks[-1].build(0.1, 0, 1), Square)
-    assert [a.samples for a in mnist.attacks] == ["clean", "clean"] + ["survivors"] * 5
+    assert [a.samples for a in mnist.attacks] == ["clean", "clean"] + ["survivors"] * 6
+    assert [a.restarts for a in mnist.attacks] == [4, 1, 4, 1, 1, 1, 1, 1]
+    assert mnist.diagnostics.restart_gain_percent == 0.2
+    v1 = protocol.benchmark("mnist-linf", 1)
+    assert [a.gradient.mode for a in v1.attacks if a.gradient] == ["assg", "surrogate", "surrogate", "bptr", "rga",
+                                                                    "hart"]
 
 
 @pytest.mark.parametrize("edit, words", [
@@ -74,11 +100,15 @@ def test_protocols_as_committed():
     (lambda b: b.update(subset="mnist-test-5000"), "unknown evaluation subset"),
     (lambda b: b.update(epsilon=25), "must lie in (0, 1]"),
     (lambda b: b.update(version=0), "must be at least 1"),
+    (lambda b: b["attacks"][0].update(restarts=21), "must be at most 20"),
+    (lambda b: b["attacks"][-1].update(restarts=2), "gradient-free attacks run once, last"),
+    (lambda b: b["diagnostics"].update(restart_gain_percent=0), "must lie in (0, 100]"),
 ])
 def test_protocol_mistakes_are_named(edit, words):
     raw = copy.deepcopy(_raw())
     bench = raw["benchmarks"]["mnist-linf"]
     bench["attacks"] = copy.deepcopy(bench["attacks"])  # YAML anchors share one list between benchmarks
+    bench["diagnostics"] = copy.deepcopy(bench["diagnostics"])
     edit(bench)
     with pytest.raises(RecordError) as caught:
         parse_record(Protocol, raw, "benchmarks.yaml")

@@ -1,0 +1,215 @@
+"""Running an evaluation plan: clean accuracy and checks, then each run of :mod:`snnbench.schedule`, batch by
+batch, with its progress in a resumable :class:`EvaluationState`.
+
+Each batch of each run has its own seed, derived from ``(seed, run name, batch index)``, so the evaluation can
+stop after any batch and resume from its state file to exactly the result of an uninterrupted run. A
+stochastic model is attacked with EoT and counts as correct on an input only if it is correct in every one
+of the protocol's noisy forward passes (:func:`judge`).
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from tqdm import tqdm
+
+from .classifier import SpikingClassifier
+from .counting import LiveCount, counted_passes
+from .evaluation_plan import EvaluationPlan
+from .files import atomic_write_text
+from .gradient_modes import inapplicable
+from .protocol import Benchmark
+from .randomness import derive_seed
+from .schedule import Run, runs
+
+
+@dataclass
+class AttackProgress:
+    """One run's state: which samples it attacks, how far it got, what it found."""
+
+    samples: list[int]
+    done_batches: int = 0
+    fooled: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+    forward: int = 0
+    backward: int = 0
+    not_applicable: Optional[str] = None  # why the attack cannot run on this model (then it sees no sample)
+    gradient_layers: Optional[int] = None  # fewest spiking layers its gradient mode ran on, over its batches
+
+
+@dataclass
+class EvaluationState:
+    """Everything an evaluation has measured so far; ``attacks`` holds the runs in the order they ran."""
+
+    key: str
+    clean: Optional[list[bool]] = None
+    deterministic: Optional[bool] = None
+    zero_gradient: Optional[int] = None
+    attacks: dict[str, AttackProgress] = field(default_factory=dict)
+    clean_seconds: float = 0.0
+
+    def save(self, path: Optional[Path]) -> None:
+        if path is None:
+            return
+        data = {"key": self.key, "clean": self.clean, "deterministic": self.deterministic,
+                "zero_gradient": self.zero_gradient, "clean_seconds": self.clean_seconds,
+                "attacks": {name: vars(p) for name, p in self.attacks.items()}}
+        atomic_write_text(path, json.dumps(data))
+
+    @classmethod
+    def load(cls, path: Optional[Path], key: str) -> "EvaluationState":
+        if path is None or not path.exists():
+            return cls(key)
+        try:
+            data = json.loads(path.read_text())
+            if data["key"] != key:
+                raise ValueError(f"{path} belongs to another evaluation (model, benchmark or settings differ); "
+                                 f"delete it or evaluate without --resume")
+            attacks = {name: AttackProgress(**p) for name, p in data.pop("attacks").items()}
+            return cls(**data, attacks=attacks)
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as err:
+            raise ValueError(f"{path} is not an evaluation state file ({type(err).__name__}: {err}); delete it "
+                             f"to start over") from None
+
+    def first_to_fool(self, run: Run) -> int:
+        """How many samples ``run`` fooled that no run before it (in the order they ran) had fooled."""
+        before: set[int] = set()
+        for name, progress in self.attacks.items():
+            if name == run.name:
+                return len(set(progress.fooled) - before)
+            before.update(progress.fooled)
+        raise KeyError(f"{run.name} has not run")
+
+    @property
+    def seconds(self) -> float:
+        return self.clean_seconds + sum(p.seconds for p in self.attacks.values())
+
+
+@torch.no_grad()
+def judge(model: SpikingClassifier, x: Tensor, y: Tensor, bench: Benchmark, seed: int, purpose: str) -> Tensor:
+    """Per sample: ``model`` (in ``eval()``) classifies ``x`` correctly — for a stochastic model, in every one of
+    the benchmark's ``passes`` noisy forward passes, pass ``k`` seeded by ``(seed, "judge", purpose, k)``."""
+    model.eval()
+    passes = bench.stochastic.passes if model.stochastic else 1
+    ok = torch.ones(len(y), dtype=torch.bool, device=y.device)
+    for k in range(passes):
+        model.reseed(derive_seed(seed, "judge", purpose, k))
+        ok &= model(x).argmax(1) == y
+    return ok
+
+
+class Runner:
+    """Runs a plan's checks and runs on its images, keeping every step in an :class:`EvaluationState`."""
+
+    def __init__(self, plan: EvaluationPlan, images: Tensor, labels: Tensor, progress: bool = False) -> None:
+        self.plan, self.model, self.bench = plan, plan.subject.model, plan.bench
+        self.images, self.labels, self.progress = images, labels, progress
+        self.seed = plan.settings.seed
+        self.eot = self.bench.stochastic.eot if self.model.stochastic else 1
+
+    def batches(self, indices: list[int]) -> list[list[int]]:
+        size = self.plan.settings.batch_size
+        return [indices[i:i + size] for i in range(0, len(indices), size)]
+
+    def execute(self, state: EvaluationState, path: Optional[Path]) -> list[Run]:
+        """Run everything the state does not hold yet; return the runs of the schedule, in order."""
+        if state.clean is None:
+            start = time.perf_counter()
+            state.clean = self._clean()
+            state.deterministic = self._deterministic()
+            state.zero_gradient = self._zero_gradients(state.clean)
+            state.clean_seconds = time.perf_counter() - start
+            state.save(path)
+        done = []
+        for run in runs(self.bench, len(self.labels), state.first_to_fool):
+            if run.name not in state.attacks:
+                reason = self._inapplicable(run)
+                samples = [] if reason else self._samples_for(run, state)
+                state.attacks[run.name] = AttackProgress(samples=samples, not_applicable=reason)
+            self._run(run, state, path)
+            done.append(run)
+        return done
+
+    # --- checks -----------------------------------------------------------------------------------------
+
+    def _clean(self) -> list[bool]:
+        flags = []
+        for batch in self.batches(list(range(len(self.labels)))):
+            flags += judge(self.model, self.images[batch], self.labels[batch], self.bench, self.seed,
+                           f"clean/{batch[0]}").tolist()
+        with torch.no_grad():
+            logits = self.model(self.images[:self.plan.settings.batch_size])
+        if not bool(torch.isfinite(logits).all()):
+            raise ValueError("the model's logits on the benchmark's images are not finite (NaN or inf): its "
+                             "accuracy would mean nothing")
+        return flags
+
+    @torch.no_grad()
+    def _deterministic(self) -> bool:
+        if self.model.stochastic:
+            return True  # declared stochastic: nothing to check
+        x = self.images[:self.plan.settings.batch_size]
+        return bool(torch.equal(self.model(x), self.model(x)))
+
+    def _zero_gradients(self, clean: list[bool]) -> int:
+        """How many clean-correct samples have an input gradient of exactly zero through the training surrogate."""
+        indices = [i for i, ok in enumerate(clean) if ok]
+        zero = 0
+        self.model.eval()
+        for batch in self.batches(indices):
+            self.model.reseed(derive_seed(self.seed, "zero-gradient", batch[0]))
+            x = self.images[batch].clone().requires_grad_(True)
+            loss = F.cross_entropy(self.model(x), self.labels[batch], reduction="sum")
+            (grad,) = torch.autograd.grad(loss, x)
+            zero += int((grad.flatten(1).abs().amax(1) == 0).sum())
+        return zero
+
+    # --- runs -------------------------------------------------------------------------------------------
+
+    def _inapplicable(self, run: Run) -> Optional[str]:
+        """Why the run's gradient mode cannot differentiate this model; the headline attacks must apply."""
+        entry = run.entry
+        reason = None if entry.gradient is None else inapplicable(entry.gradient.mode, self.model)
+        if reason and entry.role != "extra":
+            raise ValueError(f"{self.bench.name}: the {entry.role} attack {entry.name} cannot run on this model: "
+                             f"{reason}")
+        return reason
+
+    @staticmethod
+    def _samples_for(run: Run, state: EvaluationState) -> list[int]:
+        clean = [i for i, ok in enumerate(state.clean) if ok]
+        if run.on_clean:
+            return clean
+        fooled = {i for p in state.attacks.values() for i in p.fooled}
+        return [i for i in clean if i not in fooled]
+
+    def _run(self, run: Run, state: EvaluationState, path: Optional[Path]) -> None:
+        progress = state.attacks[run.name]
+        batches = self.batches(progress.samples)
+        bar = tqdm(total=len(progress.samples), desc=run.name, unit="img", disable=not self.progress,
+                   dynamic_ncols=True, initial=sum(len(b) for b in batches[:progress.done_batches]))
+        for index in range(progress.done_batches, len(batches)):
+            batch = batches[index]
+            start = time.perf_counter()
+            live = LiveCount(bar, before=progress.forward) if self.progress else None
+            with counted_passes(self.model, live) as counter:
+                attack = run.entry.build(self.bench.epsilon, derive_seed(self.seed, run.name, index), self.eot)
+                x, y = self.images[batch], self.labels[batch]
+                outcome = attack.run(self.model, x, y)
+                survived = judge(self.model, outcome.x_adv, y, self.bench, self.seed, f"{run.name}/{index}")
+            if outcome.gradient_mode is not None:
+                progress.gradient_layers = min(outcome.layers, progress.gradient_layers or outcome.layers)
+            progress.fooled += [i for i, ok in zip(batch, survived.tolist()) if not ok]
+            progress.seconds += time.perf_counter() - start
+            progress.forward += counter.forward
+            progress.backward += counter.backward
+            progress.done_batches = index + 1
+            state.save(path)
+            bar.update(len(batch))
+        bar.close()

@@ -1,0 +1,65 @@
+"""The run order of a protocol with restarts: rounds on the survivors, converged restarts stop, gradient-free last."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from snnbench.protocol import load_protocol
+from snnbench.schedule import Run, runs, unconverged
+
+
+def bench_with(threshold=None, **restarts):
+    bench = load_protocol().benchmark("mnist-linf")
+    attacks = tuple(dataclasses.replace(a, restarts=restarts.get(a.name.replace("-", "_"), 1)) for a in bench.attacks)
+    return dataclasses.replace(bench, attacks=attacks,
+                               diagnostics=dataclasses.replace(bench.diagnostics, restart_gain_percent=threshold))
+
+
+def order(bench, gains, n=1000):
+    """The names the schedule yields when run ``name`` fools ``gains[name]`` samples first (0 when absent)."""
+    asked = []
+
+    def first_to_fool(run: Run) -> int:
+        assert run.name in yielded, f"asked about {run.name} before it ran"
+        asked.append(run.name)
+        return gains.get(run.name, 0)
+
+    yielded = []
+    for run in runs(bench, n, first_to_fool):
+        yielded.append(run.name)
+    return yielded
+
+
+def test_without_restarts_the_order_is_the_protocols():
+    bench = bench_with()
+    assert order(bench, {}) == [a.name for a in bench.attacks]
+
+
+def test_restarts_come_in_rounds_after_every_gradient_attack_and_before_gradient_free_ones():
+    bench = bench_with(sa_pgd_assg=3, apgd_dlr=2)
+    names = order(bench, {})
+    gradient = [a.name for a in bench.attacks if not a.gradient_free]
+    assert names == gradient + ["sa-pgd-assg/r1", "apgd-dlr/r1", "sa-pgd-assg/r2", "square"]
+
+
+@pytest.mark.parametrize("gain_r1, expected", [(2, True), (1, False)])
+def test_a_restart_runs_only_while_the_previous_one_fooled_at_least_the_threshold(gain_r1, expected):
+    bench = bench_with(0.2, sa_pgd_assg=4)  # 0.2% of 1000 samples: 2
+    names = order(bench, {"sa-pgd-assg/r1": gain_r1, "sa-pgd-assg/r2": 5, "sa-pgd-assg/r3": 0})
+    assert "sa-pgd-assg/r1" in names  # the first restart always runs: it measures convergence
+    assert ("sa-pgd-assg/r2" in names) is expected
+    assert ("sa-pgd-assg/r3" in names) is expected  # r2 fooled 5, so r3 follows it
+    assert names[-1] == "square"
+
+
+def test_a_stopped_entry_stays_stopped_and_a_full_last_restart_is_unconverged():
+    bench = bench_with(0.2, sa_pgd_assg=3, apgd_dlr=3)
+    gains = {"sa-pgd-assg/r1": 0, "apgd-dlr/r1": 9, "apgd-dlr/r2": 4}
+    names = order(bench, gains)
+    assert "sa-pgd-assg/r2" not in names and "apgd-dlr/r2" in names
+    done = [Run(a, 0) for a in bench.attacks] + [Run(bench.attack("sa-pgd-assg"), 1)] + \
+        [Run(bench.attack("apgd-dlr"), r) for r in (1, 2)]
+    left = unconverged(bench, 1000, done, lambda run: gains.get(run.name, 0))
+    assert [run.name for run in left] == ["apgd-dlr/r2"]  # fooled 4 ≥ 2 with no run allowed after it
+    assert unconverged(bench_with(None, apgd_dlr=3), 1000, done, lambda run: 50) == []  # no threshold: not judged
