@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: evaluate test install validate leaderboard bench clean
+.PHONY: evaluate test install validate leaderboard verify-changed bench clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,15 @@ validate: install
 # The committed leaderboard tables must equal their regeneration from the result files.
 leaderboard: install
 	$(VENV)/bin/snnbench leaderboard --check
+
+# Result files added or changed since VERIFY_BASE (a pull request's base; default: the merge base with
+# origin/main, or the previous commit on main itself) are re-run on batches drawn from their flags' sha256.
+VERIFY_BASE ?= $(shell git merge-base HEAD origin/main 2>/dev/null | grep -v "^$$(git rev-parse HEAD)$$" || git rev-parse --verify -q HEAD~1)
+VERIFY_FLAGS ?=
+verify-changed: install
+	@changed="$$(git diff --name-only --diff-filter=AM $(VERIFY_BASE) -- 'leaderboard/*/v*/results/*.json')"; \
+	if [ -z "$$changed" ]; then echo "verify-changed: no result file changed since $(VERIFY_BASE)"; \
+	else $(VENV)/bin/snnbench verify $(VERIFY_FLAGS) $$changed; fi
 
 bench: install
 	$(PY) benchmarks/neurons.py

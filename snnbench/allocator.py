@@ -8,9 +8,10 @@ the heap keeps those blocks and the next step reuses them: ``benchmarks/allocato
 per gradient step in the same run.
 
 The cost is that a process keeps its peak heap until it exits, which is what a long evaluation or training
-run wants anyway. :func:`retain_freed_memory` is called by ``snnbench evaluate``, ``snnbench train``,
-:func:`snnbench.evaluation.evaluate` and :func:`snnbench.training.train`; call it yourself before running
-attacks in your own loop. Elsewhere than glibc (macOS, musl) it does nothing.
+run wants anyway. Being process-wide, it is the entry points' choice: ``snnbench evaluate`` (on a CPU device;
+a GPU's memory has its own allocator) and ``snnbench train`` call :func:`retain_freed_memory`, library
+functions never do; call it yourself before running attacks or training in your own loop. Elsewhere than
+glibc (macOS, musl) it does nothing.
 """
 from __future__ import annotations
 

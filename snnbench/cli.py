@@ -119,7 +119,10 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from .allocator import retain_freed_memory
     from .training import train
+
+    retain_freed_memory()  # training runs on the CPU; the allocator setting is the process's
 
     stop = threading.Event()
 
@@ -146,18 +149,57 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from torch import device as torch_device
+
+    from .allocator import retain_freed_memory
+    from .evaluation_plan import plan_evaluation
+    from .leaderboard import regenerate
+    from .protocol import load_protocol
+    from .results import leaderboard_root
+    from .sharding import init_from_environment
+    from .zoo import list_models, model_card
+
+    if (args.model is None) == (args.missing is None):
+        raise ValueError("name a model with --model, or a benchmark with --missing (not both)")
+    if torch_device(args.device).type == "cpu":
+        retain_freed_memory()  # the allocator setting is the process's, so the entry point makes it
+    shard = init_from_environment(args.device)  # under torchrun: this process's share of the batches
+    if args.model is not None:
+        benchmark = args.benchmark or model_card(args.model).benchmarks[0]
+        result = _evaluate_one(args, args.model, benchmark, shard)
+        if result is not None and result.official:
+            regenerate(leaderboard_root() if args.out is None else Path(args.out))
+            print("tables regenerated")
+        return 0
+    bench = load_protocol().benchmark(args.missing)
+    cards = [name for name in list_models() if bench.name in model_card(name).benchmarks]
+    missing = [name for name in cards if not plan_evaluation(
+        name, bench, n_examples=args.n_examples, batch_size=args.batch_size, seed=args.seed,
+        device=args.device).result_file(args.out).exists()]
+    if shard.rank == 0:
+        print(f"{bench.label}: {len(cards)} zoo card(s), {len(missing)} without a result: {', '.join(missing) or '-'}")
+    for name in missing:
+        _evaluate_one(args, name, bench.name, shard)
+    if missing and shard.rank == 0:
+        regenerate(leaderboard_root() if args.out is None else Path(args.out))
+        print("tables regenerated")
+    return 0
+
+
+def _evaluate_one(args: argparse.Namespace, model: str, benchmark: str, shard):
+    """Evaluate one model; rank 0 writes and prints the result (None on other ranks)."""
     from .evaluation import run_plan
     from .evaluation_plan import default_state_folder, plan_evaluation
-    from .leaderboard import board_frame, regenerate
-    from .results import leaderboard_root, write_result
-    from .zoo import model_card
+    from .leaderboard import board_frame
+    from .results import write_result
 
-    benchmark = args.benchmark or model_card(args.model).benchmarks[0]
-    plan = plan_evaluation(args.model, benchmark, n_examples=args.n_examples, batch_size=args.batch_size,
+    plan = plan_evaluation(model, benchmark, n_examples=args.n_examples, batch_size=args.batch_size,
                            seed=args.seed, device=args.device)
     target = plan.result_file(args.out)
     result = run_plan(plan, resume=default_state_folder(), fresh=not args.resume, data_root=args.data_dir,
-                      progress=not args.quiet)
+                      progress=not args.quiet, shard=shard)
+    if shard.rank != 0:  # every rank holds the same result; rank 0 writes it
+        return None
     write_result(result, target)
     frame = board_frame((result,))
     print(tabulate(frame.values.tolist(), headers=list(frame.columns), floatfmt=".1f", showindex=False))
@@ -166,11 +208,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     for diagnostic in result.diagnostics:
         print(f"{'UNRELIABLE' if diagnostic.unreliable else 'note'}: {diagnostic.message}")
     if result.official:
-        regenerate(leaderboard_root() if args.out is None else Path(args.out))
-        print(f"official result: {target} (tables regenerated)")
+        print(f"official result: {target}")
     else:
         print(f"unofficial result ({'; '.join(result.departures)}): {target}")
-    return 0
+    return result
 
 
 def _leaderboard(args: argparse.Namespace) -> int:
@@ -184,6 +225,21 @@ def _leaderboard(args: argparse.Namespace) -> int:
         return 1
     print(f"{len(stale)} table(s) {'would change' if args.check else 'written'}" if stale else "tables up to date")
     return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from .verification import verify
+
+    failed = 0
+    for path in args.results:
+        report = verify(path, samples=args.samples, zoo=args.zoo, data_root=args.data_dir, device=args.device)
+        for problem in report.problems:
+            print(f"FAIL  {problem}", file=sys.stderr)
+        status = "ok  " if report.ok else "FAIL"
+        print(f"{status}  {path}: re-ran {len(report.checked)} batch(es) in {report.seconds:.0f} s — "
+              + "; ".join(report.checked))
+        failed += not report.ok
+    return 1 if failed else 0
 
 
 def _protocol(args: argparse.Namespace) -> int:
@@ -232,8 +288,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=_train)
 
-    evaluate = commands.add_parser("evaluate", help="run the benchmark protocol on a registered model")
-    evaluate.add_argument("--model", required=True, help="a registered model (`snnbench models`)")
+    evaluate = commands.add_parser(
+        "evaluate", help="run the benchmark protocol on a registered model",
+        epilog="examples: snnbench evaluate --model mnist-convnet-lif-at; snnbench evaluate --missing mnist-linf "
+               "--resume (every card without a result under the version in force); torchrun --nproc-per-node 4 "
+               "-m snnbench evaluate --model NAME (the batches spread over 4 processes, the same result)")
+    evaluate.add_argument("--model", help="a registered model (`snnbench models`)")
+    evaluate.add_argument("--missing", metavar="BENCHMARK",
+                          help="evaluate every zoo card that ranks on BENCHMARK and has no result for its version "
+                               "in force")
     evaluate.add_argument("--benchmark", help="default: the first benchmark on the model's card")
     evaluate.add_argument("--n-examples", type=positive_int, help="fewer images than the protocol's (unofficial)")
     evaluate.add_argument("--batch-size", type=positive_int, help="another batch size (unofficial)")
@@ -251,6 +314,19 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--dir", help="the leaderboard folder (default: the repository's)")
     board.add_argument("--zoo", help="the zoo whose cards the results must match (default: the repository's)")
     board.set_defaults(run=_leaderboard)
+
+    verify = commands.add_parser(
+        "verify", help="re-run a sample of a result's batches and confirm its per-sample flags",
+        description="Re-run the clean pass and, for every attack run, batches drawn from the result's flags' "
+                    "sha256 (not chosen by the submitter), and compare every per-sample flag bit for bit.",
+        epilog="example: snnbench verify leaderboard/mnist-linf/v2/results/mnist-convnet-lif-at.json --samples 250")
+    verify.add_argument("results", nargs="+", metavar="RESULT", help="result JSON files")
+    verify.add_argument("--samples", type=positive_int,
+                        help="images to re-run per attack at least, in whole batches (default: one batch)")
+    verify.add_argument("--zoo", help="the zoo holding the result's card (default: the repository's)")
+    verify.add_argument("--data-dir", help="data root for test sets that are not bundled")
+    verify.add_argument("--device", default="cpu")
+    verify.set_defaults(run=_verify)
 
     protocol = commands.add_parser("protocol", help="print the protocol in force")
     protocol.add_argument("benchmark", nargs="?")

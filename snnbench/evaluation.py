@@ -14,13 +14,13 @@ from typing import Optional, Union
 
 import torch
 
-from .allocator import retain_freed_memory
 from .classifier import SpikingClassifier
 from .datasets import PathLike
 from .evaluation_plan import EvaluationPlan, plan_evaluation
 from .protocol import Benchmark
 from .results import Environment, Result
 from .runner import EvaluationState, Runner
+from .sharding import Shard
 from .summary import summarize
 
 
@@ -42,7 +42,8 @@ def evaluate(model: Union[str, SpikingClassifier], benchmark: Union[str, Benchma
     settings, snnbench's version), so that runs of other settings never touch each other's progress.
     Progress is saved there after every batch, and a run that finds its state continues where the last one
     stopped; ``fresh`` discards this evaluation's state first. A folder keeps only unfinished evaluations.
-    Calls :func:`snnbench.allocator.retain_freed_memory`.
+    Changes nothing process-wide: on a CPU, :func:`snnbench.allocator.retain_freed_memory` first (as
+    ``snnbench evaluate`` does) makes attacks faster.
     """
     plan = plan_evaluation(model, benchmark, name=name, n_examples=n_examples, batch_size=batch_size, seed=seed,
                            device=device, zoo=zoo)
@@ -50,27 +51,33 @@ def evaluate(model: Union[str, SpikingClassifier], benchmark: Union[str, Benchma
 
 
 def run_plan(plan: EvaluationPlan, *, resume: Optional[PathLike] = None, fresh: bool = False,
-             data_root: Optional[PathLike] = None, progress: bool = False) -> Result:
+             data_root: Optional[PathLike] = None, progress: bool = False, shard: Optional[Shard] = None) -> Result:
     """Run ``plan`` (from :func:`~snnbench.evaluation_plan.plan_evaluation`) to its result; ``resume``,
-    ``fresh``, ``data_root`` and ``progress`` as for :func:`evaluate`."""
-    retain_freed_memory()
+    ``fresh``, ``data_root`` and ``progress`` as for :func:`evaluate`.
+
+    ``shard`` (default: the initialised ``torch.distributed`` group, else one process) spreads the runs'
+    batches over processes (:mod:`snnbench.sharding`); every process must call this with the same plan, each
+    keeps its own state file, and each returns the same result, equal to one process's but for the seconds
+    (summed over processes) and the environment."""
+    shard = Shard.current() if shard is None else shard
     images, labels = plan.images(data_root)
-    state_path = plan.state_file(resume)
+    state_path = plan.state_file(resume, shard)
     if fresh and state_path is not None:
         state_path.unlink(missing_ok=True)
-    state = EvaluationState.load(state_path, plan.key)
-    done = Runner(plan, images, labels, progress).execute(state, state_path)
-    result = summarize(plan, state, done, environment(plan))
+    state = EvaluationState.load(state_path, plan.state_key(shard))
+    merged, done = Runner(plan, images, labels, progress, shard).execute(state, state_path)
+    result = summarize(plan, merged, done, environment(plan, shard))
     if resume is not None and Path(resume).is_dir():
         state_path.unlink(missing_ok=True)  # done: a folder keeps only unfinished evaluations
     return result
 
 
-def environment(plan: EvaluationPlan) -> Environment:
+def environment(plan: EvaluationPlan, shard: Shard = Shard()) -> Environment:
     """Where and when the evaluation ran."""
     from . import __version__
 
     return Environment(protocol=plan.bench.version, snnbench=__version__, torch=torch.__version__,
                        python=platform.python_version(), device=plan.device, threads=torch.get_num_threads(),
+                       processes=shard.world,
                        seed=plan.settings.seed, date=datetime.now(timezone.utc).strftime("%Y-%m-%d"),
                        batch_size=plan.settings.batch_size)

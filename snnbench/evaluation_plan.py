@@ -24,6 +24,7 @@ from .eval_subsets import first_test_images, load_eval_subset
 from .files import cache_dir
 from .protocol import Benchmark, load_protocol
 from .results import leaderboard_root, result_path
+from .sharding import Shard
 from .zoo import list_models, load_model, model_card, repository_zoo
 
 
@@ -105,15 +106,21 @@ class EvaluationPlan:
         return json.dumps([s.name, s.weights_sha256, s.card_sha256, self.bench.name, self.bench.version,
                            self.bench.fingerprint(), vars(self.settings), __version__])
 
-    def state_file(self, resume: Optional[PathLike]) -> Optional[Path]:
-        """The state file: ``resume`` itself, or one file per key inside the folder ``resume``."""
+    def state_key(self, shard: Shard = Shard()) -> str:
+        """The key of one process's state: the evaluation's, and which share of its batches the process runs."""
+        return self.key if shard.world == 1 else f"{self.key} {shard.label}"
+
+    def state_file(self, resume: Optional[PathLike], shard: Shard = Shard()) -> Optional[Path]:
+        """The state file: ``resume`` itself (with ``.<rank>of<W>`` before the suffix when sharded), or one file
+        per key inside the folder ``resume``."""
         if resume is None:
             return None
         resume = Path(resume)
+        suffix = f".{shard.label}" if shard.world > 1 else ""
         if resume.is_dir():
             digest = hashlib.sha256(self.key.encode()).hexdigest()[:16]
-            return resume / f"{self.subject.name}-{digest}.state.json"
-        return resume
+            return resume / f"{self.subject.name}-{digest}{suffix}.state.json"
+        return resume.with_name(resume.stem + suffix + resume.suffix) if suffix else resume
 
     def result_file(self, out: Optional[PathLike] = None) -> Path:
         """Where the result goes. Official: ``<out or the repository's leaderboard>/<benchmark>/v<k>/results/

@@ -163,7 +163,9 @@ def _protocol_note(board: Board) -> str:
                f"is); this board is kept as it was. ") if bench is not protocol.benchmark(board.benchmark) else ""
     attacks = ", ".join(a.name + (f" (up to {a.restarts - 1} restarts)" if a.restarts > 1 else "")
                         for a in bench.attacks)
-    return (f"{retired}L∞, ε = {bench.epsilon:g}, on the first {bench.n_examples} {bench.dataset} {bench.split} "
+    steps = bench.epsilon * 255
+    epsilon = f"{round(steps)}/255" if abs(steps - round(steps)) < 1e-6 and bench.epsilon < 0.5 else f"{bench.epsilon:g}"
+    return (f"{retired}L∞, ε = {epsilon}, on the first {bench.n_examples} {bench.dataset} {bench.split} "
             f"images; seed {bench.seed}. Attacks: {attacks} (budgets in `benchmarks.yaml`).")
 
 

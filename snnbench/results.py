@@ -93,6 +93,7 @@ class Environment:
     seed: int
     date: str
     batch_size: Optional[int] = None  # the batch size the runs were cut into (absent from older results)
+    processes: int = 1  # how many processes shared the batches (torch.distributed); seconds are summed over them
 
 
 @dataclass(frozen=True)

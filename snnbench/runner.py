@@ -27,6 +27,7 @@ from .gradient_modes import inapplicable
 from .protocol import Benchmark
 from .randomness import derive_seed
 from .schedule import Run, runs
+from .sharding import Shard
 
 
 @dataclass
@@ -105,11 +106,18 @@ def judge(model: SpikingClassifier, x: Tensor, y: Tensor, bench: Benchmark, seed
 
 
 class Runner:
-    """Runs a plan's checks and runs on its images, keeping every step in an :class:`EvaluationState`."""
+    """Runs a plan's checks and runs on its images, keeping every step in an :class:`EvaluationState`.
 
-    def __init__(self, plan: EvaluationPlan, images: Tensor, labels: Tensor, progress: bool = False) -> None:
+    With a :class:`~snnbench.sharding.Shard` of ``W`` processes, this process runs the batches it owns of each
+    run and keeps only those in its state; after each run the ranks' shares are merged, in memory, into the
+    state one process would hold (every rank computes the cheap clean pass and checks in full).
+    """
+
+    def __init__(self, plan: EvaluationPlan, images: Tensor, labels: Tensor, progress: bool = False,
+                 shard: Shard = Shard()) -> None:
         self.plan, self.model, self.bench = plan, plan.subject.model, plan.bench
-        self.images, self.labels, self.progress = images, labels, progress
+        self.images, self.labels = images, labels
+        self.progress, self.shard = progress and shard.rank == 0, shard
         self.seed = plan.settings.seed
         self.eot = self.bench.stochastic.eot if self.model.stochastic else 1
 
@@ -117,8 +125,9 @@ class Runner:
         size = self.plan.settings.batch_size
         return [indices[i:i + size] for i in range(0, len(indices), size)]
 
-    def execute(self, state: EvaluationState, path: Optional[Path]) -> list[Run]:
-        """Run everything the state does not hold yet; return the runs of the schedule, in order."""
+    def execute(self, state: EvaluationState, path: Optional[Path]) -> tuple[EvaluationState, list[Run]]:
+        """Run everything ``state`` (this process's share, saved to ``path``) does not hold yet; return the
+        merged state of all processes and the runs of the schedule, in order."""
         if state.clean is None:
             start = time.perf_counter()
             state.clean = self._clean()
@@ -126,23 +135,25 @@ class Runner:
             state.zero_gradient = self._zero_gradients(state.clean)
             state.clean_seconds = time.perf_counter() - start
             state.save(path)
+        merged = EvaluationState(state.key, state.clean, state.deterministic, state.zero_gradient,
+                                 clean_seconds=state.clean_seconds)
         done = []
-        for run in runs(self.bench, len(self.labels), state.first_to_fool):
+        for run in runs(self.bench, len(self.labels), merged.first_to_fool):
             if run.name not in state.attacks:
                 reason = self._inapplicable(run)
-                samples = [] if reason else self._samples_for(run, state)
+                samples = [] if reason else self._samples_for(run, merged)
                 state.attacks[run.name] = AttackProgress(samples=samples, not_applicable=reason)
             self._run(run, state, path)
+            merged.attacks[run.name] = _merge(state.attacks[run.name], self.shard.gather(state.attacks[run.name]))
             done.append(run)
-        return done
+        return merged, done
 
     # --- checks -----------------------------------------------------------------------------------------
 
     def _clean(self) -> list[bool]:
         flags = []
         for batch in self.batches(list(range(len(self.labels)))):
-            flags += judge(self.model, self.images[batch], self.labels[batch], self.bench, self.seed,
-                           f"clean/{batch[0]}").tolist()
+            flags += self.judge_clean(batch)
         with torch.no_grad():
             logits = self.model(self.images[:self.plan.settings.batch_size])
         if not bool(torch.isfinite(logits).all()):
@@ -190,26 +201,66 @@ class Runner:
         return [i for i in clean if i not in fooled]
 
     def _run(self, run: Run, state: EvaluationState, path: Optional[Path]) -> None:
+        """This process's batches of ``run``; ``done_batches`` counts them, in order."""
         progress = state.attacks[run.name]
         batches = self.batches(progress.samples)
-        bar = tqdm(total=len(progress.samples), desc=run.name, unit="img", disable=not self.progress,
-                   dynamic_ncols=True, initial=sum(len(b) for b in batches[:progress.done_batches]))
-        for index in range(progress.done_batches, len(batches)):
-            batch = batches[index]
-            start = time.perf_counter()
+        mine = [index for index in range(len(batches)) if self.shard.owns(index)]
+        bar = tqdm(total=sum(len(batches[i]) for i in mine), desc=run.name, unit="img", disable=not self.progress,
+                   dynamic_ncols=True, initial=sum(len(batches[i]) for i in mine[:progress.done_batches]))
+        for k in range(progress.done_batches, len(mine)):
+            index = mine[k]
             live = LiveCount(bar, before=progress.forward) if self.progress else None
-            with counted_passes(self.model, live) as counter:
-                attack = run.entry.build(self.bench.epsilon, derive_seed(self.seed, run.name, index), self.eot)
-                x, y = self.images[batch], self.labels[batch]
-                outcome = attack.run(self.model, x, y)
-                survived = judge(self.model, outcome.x_adv, y, self.bench, self.seed, f"{run.name}/{index}")
-            if outcome.gradient_mode is not None:
+            outcome = self.attack_batch(run, batches[index], index, live)
+            if outcome.layers is not None:
                 progress.gradient_layers = min(outcome.layers, progress.gradient_layers or outcome.layers)
-            progress.fooled += [i for i, ok in zip(batch, survived.tolist()) if not ok]
-            progress.seconds += time.perf_counter() - start
-            progress.forward += counter.forward
-            progress.backward += counter.backward
-            progress.done_batches = index + 1
+            progress.fooled += outcome.fooled
+            progress.seconds += outcome.seconds
+            progress.forward += outcome.forward
+            progress.backward += outcome.backward
+            progress.done_batches = k + 1
             state.save(path)
-            bar.update(len(batch))
+            bar.update(len(batches[index]))
         bar.close()
+
+    def attack_batch(self, run: Run, batch: list[int], index: int,
+                     observe: Optional[LiveCount] = None) -> "BatchOutcome":
+        """Batch ``index`` of ``run`` (the samples ``batch``): attack with the batch's own seed, then judge."""
+        start = time.perf_counter()
+        with counted_passes(self.model, observe) as counter:
+            attack = run.entry.build(self.bench.epsilon, derive_seed(self.seed, run.name, index), self.eot)
+            x, y = self.images[batch], self.labels[batch]
+            outcome = attack.run(self.model, x, y)
+            survived = judge(self.model, outcome.x_adv, y, self.bench, self.seed, f"{run.name}/{index}")
+        fooled = [i for i, ok in zip(batch, survived.tolist()) if not ok]
+        layers = outcome.layers if outcome.gradient_mode is not None else None
+        return BatchOutcome(fooled, counter.forward, counter.backward, time.perf_counter() - start, layers)
+
+    def judge_clean(self, batch: list[int]) -> list[bool]:
+        """Clean correctness of the samples ``batch``, judged as the clean pass judges them. The clean pass's
+        purpose names the batch by its first sample, so ``batch`` must be one of :meth:`batches` of all samples."""
+        return judge(self.model, self.images[batch], self.labels[batch], self.bench, self.seed,
+                     f"clean/{batch[0]}").tolist()
+
+
+def _merge(mine: AttackProgress, shares: list[AttackProgress]) -> AttackProgress:
+    """One run's progress over all processes (``shares`` in rank order; just ``[mine]`` in one process): the
+    samples fooled in any share, in the order of the run's samples, and the costs summed."""
+    if len(shares) == 1:
+        return mine
+    fooled = set().union(*(share.fooled for share in shares))
+    layers = [share.gradient_layers for share in shares if share.gradient_layers is not None]
+    return AttackProgress(samples=list(mine.samples), done_batches=sum(share.done_batches for share in shares),
+                          fooled=[i for i in mine.samples if i in fooled],
+                          seconds=sum(share.seconds for share in shares),
+                          forward=sum(share.forward for share in shares),
+                          backward=sum(share.backward for share in shares),
+                          not_applicable=mine.not_applicable, gradient_layers=min(layers) if layers else None)
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    fooled: list[int]  # the batch's samples the attack fooled
+    forward: int
+    backward: int
+    seconds: float
+    layers: Optional[int]  # spiking layers the gradient mode ran on (None: gradient-free)

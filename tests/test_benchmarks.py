@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -109,3 +110,17 @@ def test_interop_script_checks_agreement_on_both_libraries(tmp_path, shared_data
                          env={**os.environ, "XDG_CACHE_HOME": str(tmp_path)})
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.stdout.count("logits equal: True") == 2 and "SA-PGD-100 + ASSG (converted, 3 layers)" in run.stdout
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is here: the comparison below runs instead")
+def test_gpu_smoke_says_when_there_is_no_gpu():
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_smoke.py")], capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0 and "no CUDA device: nothing to compare" in run.stdout, run.stderr
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device: CPU and GPU cannot be compared here")
+def test_gpu_and_cpu_give_the_same_spikes_and_flags():
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_smoke.py"), "--n-examples", "8"],
+                         capture_output=True, text=True, timeout=1800)
+    assert run.returncode == 0, run.stdout + run.stderr

@@ -288,6 +288,29 @@ def test_tables_check_and_the_unofficial_rule(official_result, zoo, tmp_path, ca
     assert read_result(path).flags_sha256 == flags_digest(official_result.clean_flags, official_result.robust_flags)
 
 
+def test_cli_evaluate_missing_fills_what_has_no_result(zoo, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SNNBENCH_ZOO", str(zoo))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    import snnbench.evaluation_plan as evaluation_plan
+    import snnbench.protocol as protocol_module
+
+    tiny = dataclasses.replace(load_protocol(), benchmarks={"mnist-linf": tiny_benchmark(steps=1, queries=2)})
+    monkeypatch.setattr(evaluation_plan, "load_protocol", lambda: tiny)
+    monkeypatch.setattr(protocol_module, "load_protocol", lambda: tiny)
+    register_tiny_model(zoo, "tiny-missing", seed=2)
+    flags = ["evaluate", "--missing", "mnist-linf", "--n-examples", "4", "--batch-size", "4", "--quiet",
+             "--out", str(tmp_path / "out")]
+    assert main(flags) == 0
+    first = capsys.readouterr().out
+    cards = sorted(p.stem for p in (zoo / "mnist").glob("*.yaml"))
+    assert f"{len(cards)} zoo card(s), {len(cards)} without a result" in first
+    written = sorted((tmp_path / "out" / "mnist-linf" / f"v{VERSION}" / "unofficial").glob("*.json"))
+    assert [p.name for p in written] == [f"{name}-n4-b4-s0.json" for name in cards]
+    assert main(flags) == 0 and "0 without a result: -" in capsys.readouterr().out  # nothing left to do
+    assert main(["evaluate", "--missing", "mnist-linf", "--model", "tiny-lif"]) == 1
+    assert "not both" in capsys.readouterr().err
+
+
 def test_cli_evaluate_keeps_unofficial_results_off_the_board(zoo, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SNNBENCH_ZOO", str(zoo))
     monkeypatch.chdir(tmp_path)
@@ -517,3 +540,133 @@ def test_migration_adds_hashes_only_where_git_proves_the_card_unchanged(zoo, off
     done, rerun = migrate(repo / "leaderboard", write=True, zoo=repo / "zoo")
     assert done == [] and len(rerun) == 1 and "its card changed since the result was committed" in rerun[0]
     assert "model_sha256" not in json.loads(path.read_text())["model_summary"]  # left as it was
+
+
+def _verifiable(monkeypatch, tmp_path, result: Result, name: str = "result.json"):
+    """Write ``result``; make the tiny benchmark it ran the protocol version that verification re-runs."""
+    real = load_protocol()
+    protocol = dataclasses.replace(real, benchmarks={**real.benchmarks, "mnist-linf": tiny_benchmark(steps=5)})
+    monkeypatch.setattr("snnbench.verification.load_protocol", lambda: protocol)
+    return write_result(result, tmp_path / name)
+
+
+def test_verify_reruns_drawn_batches_and_confirms_every_flag(bptt_result, tmp_path, monkeypatch, capsys):
+    from snnbench.verification import verify
+
+    path = _verifiable(monkeypatch, tmp_path, bptt_result)
+    report = verify(path, samples=N)  # every batch
+    assert report.ok, report.problems
+    runs = [a for a in bptt_result.attacks if not a.not_applicable and a.attacked]
+    assert len(report.checked) == N // BATCH + sum(-(-a.attacked // BATCH) for a in runs)
+    one = verify(path)  # the default: one batch per run, drawn from the flags' sha256
+    assert one.ok and len(one.checked) == 1 + len(runs) and verify(path).checked == one.checked
+    assert main(["verify", str(path), "--samples", "1"]) == 0 and "ok  " in capsys.readouterr().out
+
+
+def test_verify_catches_a_forgery_that_every_count_agrees_with(bptt_result, tmp_path, monkeypatch, capsys):
+    """The reference 'missed' a sample prior practice also fooled: the headline is unchanged, every count and
+    figure consistent, so only re-running the reference's batch shows it."""
+    from snnbench.verification import verify
+
+    data = record_to_dict(bptt_result)
+    reference, prior = data["attacks"][0], data["attacks"][1]
+    both = [i for i in range(N) if reference["fooled_flags"][i] == prior["fooled_flags"][i] == "1"]
+    assert both, "the tiny budgets should fool some sample by both headline attacks"
+    sample = both[0]
+    reference["fooled_flags"] = reference["fooled_flags"][:sample] + "0" + reference["fooled_flags"][sample + 1:]
+    reference["robust"] += 1
+    reference["accuracy"] = 100.0 * reference["robust"] / reference["attacked"]
+    reference["first_to_fool"] -= 1
+    prior["first_to_fool"] += 1
+    data["reference_accuracy"] += 100.0 / N
+    forged = parse_record(Result, data, "forged.json")  # the schema cannot tell
+    path = _verifiable(monkeypatch, tmp_path, forged)
+    report = verify(path, samples=N)
+    assert not report.ok and any(f"they differ on samples {sample}" in p for p in report.problems), report.problems
+    assert main(["verify", str(path), "--samples", str(N)]) == 1
+    assert "FAIL" in capsys.readouterr().err
+
+
+def test_verify_refuses_another_card_or_a_result_without_per_run_flags(bptt_result, tmp_path, monkeypatch):
+    import shutil
+
+    from snnbench.verification import verify
+    from snnbench.zoo import repository_zoo
+
+    path = _verifiable(monkeypatch, tmp_path, bptt_result)
+    zoo = tmp_path / "zoo"
+    shutil.copytree(repository_zoo() / "mnist", zoo / "mnist")
+    card = zoo / "mnist" / "mnist-convnet-lif-bptt.yaml"
+    card.write_text(card.read_text() + "\n")
+    report = verify(path, zoo=zoo)
+    assert not report.ok and any("is not the file the result was produced with" in p for p in report.problems)
+    assert report.checked == []  # another model: nothing is re-run
+    data = record_to_dict(bptt_result)
+    for attack in data["attacks"]:
+        attack.pop("fooled_flags")
+    old = _verifiable(monkeypatch, tmp_path, parse_record(Result, data, "old.json"), "old.json")
+    report = verify(old)
+    assert any("keeps no per-run fooled flags" in p for p in report.problems)
+
+
+SHARD_SCRIPT = """
+import json, os, sys
+import torch.distributed as dist
+sys.path.insert(0, {tests!r})
+from test_evaluation import tiny_benchmark
+from snnbench.evaluation import run_plan
+from snnbench.evaluation_plan import plan_evaluation
+from snnbench.records import record_to_dict
+from snnbench.zoo import load_model
+dist.init_process_group("gloo")
+plan = plan_evaluation(load_model("mnist-convnet-lif-bptt", backend="eager"), tiny_benchmark(steps=5),
+                       n_examples={n}, batch_size=2)
+result = run_plan(plan, resume={state!r})
+with open({out!r} + str(dist.get_rank()), "w") as handle:
+    json.dump(record_to_dict(result), handle)
+if dist.get_rank() == 1:  # rank 1 "dies" during the run before last: its state loses what came after
+    path = {state!r}.replace(".json", ".rank1of2.json")
+    state = json.load(open(path))
+    names = list(state["attacks"])
+    state["attacks"] = {{name: state["attacks"][name] for name in names[:-1]}}
+    state["attacks"][names[-2]].update(done_batches=0, fooled=[], seconds=0.0, forward=0, backward=0)
+    json.dump(state, open(path, "w"))
+dist.barrier()
+again = run_plan(plan, resume={state!r})  # started again: rank 0 has all, rank 1 redoes its share
+with open({out!r} + "again" + str(dist.get_rank()), "w") as handle:
+    json.dump(record_to_dict(again), handle)
+dist.destroy_process_group()
+"""
+
+
+def test_two_processes_give_the_one_process_result(tmp_path):
+    """Sharded over 2 gloo processes, each batch keeps its seed: the same flags, counts and figures, also when
+    one rank is restarted from a state that lost its last runs."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    script = SHARD_SCRIPT.format(tests=os.path.dirname(__file__), n=N, state=str(tmp_path / "state.json"),
+                                 out=str(tmp_path / "result."))
+    env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "WORLD_SIZE": "2",
+           "OMP_NUM_THREADS": "1"}
+    ranks = [subprocess.Popen([sys.executable, "-c", script], env={**env, "RANK": str(r)}, stderr=subprocess.PIPE)
+             for r in range(2)]
+    for rank in ranks:
+        assert rank.wait(timeout=600) == 0, rank.stderr.read().decode()[-3000:]
+    sharded = [json.loads((tmp_path / f"result.{name}{r}").read_text()) for name in ("", "again") for r in range(2)]
+    whole = record_to_dict(evaluate(load_model("mnist-convnet-lif-bptt", backend="eager"), tiny_benchmark(steps=5),
+                                    n_examples=N, batch_size=2))
+
+    def comparable(data):
+        data = {k: v for k, v in data.items() if k not in ("seconds", "environment")}
+        data["attacks"] = [{k: v for k, v in a.items() if k != "seconds"} for a in data["attacks"]]
+        return data
+
+    assert all(comparable(result) == comparable(whole) for result in sharded)  # also after a rank's restart
+    assert sharded[0]["environment"]["processes"] == 2 and sharded[0]["robust_accuracy"] < sharded[0]["clean_accuracy"]
+    # Each rank kept its own share: the reference's 6 batches, 3 each.
+    for r in range(2):
+        state = json.loads((tmp_path / f"state.rank{r}of2.json").read_text())
+        assert state["attacks"]["sa-pgd-assg"]["done_batches"] == 3

@@ -23,10 +23,10 @@ FINGERPRINTS = {
     ("cifar10-linf-1000", 1): "c34002dde12ee9cdf474d4169f5e2432c7a07d731e1f2a97b2695f145d5bc21e",
     ("cifar10-linf", 1): "348d1b60daf867257ba3f29f107be35a1515d4fe20fc9256b4807a235e24f5ed",
     ("cifar100-linf", 1): "b869b9134097d33fedec1f53c988113037c231c67ad2f9c6852fcd6d9aaac051",
-    ("mnist-linf", 2): "e3f7603953a4243665f19d52e1285f145dec1e8116efa7926308d6cde792f278",
-    ("cifar10-linf-1000", 2): "4a6931c8fbbeb433aa45300aef628d1c8fd7e313807c6b6fa56128c59b9fda11",
-    ("cifar10-linf", 2): "4e1b5c1646cc42ca4f6632812fbf1a3daf352cab5e6a492d51ad585ffb906150",
-    ("cifar100-linf", 2): "641d41cce355adad9b93c7d008935d13a265139f4db7867f9896000e26bb9551",
+    ("mnist-linf", 2): "67df08c1f2354eab02f76f3bcde2cfcb78f1384f6ad6aac71f5965d9cd409705",
+    ("cifar10-linf-1000", 2): "5ba80987a1eb187affdb9f4869315f3f2e08059aaa193455e3c030132354059e",
+    ("cifar10-linf", 2): "c8399940214ca0b5d727374cd32fa5ca9e720e37f476789552e3e8068becf73c",
+    ("cifar100-linf", 2): "13d857220f75dad1cfdd7c2122caf7fe78ef3aa85ea13f1cae2b7aaac7ebc8de",
 }
 BENCHMARKS = ["mnist-linf", "cifar10-linf-1000", "cifar10-linf", "cifar100-linf"]
 
@@ -84,7 +84,7 @@ def test_protocols_as_committed():
                          ("surrogate", None), ("hart", None)]
     assert isinstance(mnist.attacks[-1].build(0.1, 0, 1), Square)
     assert [a.samples for a in mnist.attacks] == ["clean", "clean"] + ["survivors"] * 6
-    assert [a.restarts for a in mnist.attacks] == [4, 1, 4, 1, 1, 1, 1, 1]
+    assert [a.restarts for a in mnist.attacks] == [10, 1, 10, 1, 1, 1, 1, 1]
     assert mnist.diagnostics.restart_gain_percent == 0.2
     v1 = protocol.benchmark("mnist-linf", 1)
     assert [a.gradient.mode for a in v1.attacks if a.gradient] == ["assg", "surrogate", "surrogate", "bptr", "rga",

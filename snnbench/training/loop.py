@@ -25,7 +25,6 @@ from safetensors.torch import save as save_safetensors
 from torch import Tensor
 from tqdm import tqdm
 
-from ..allocator import retain_freed_memory
 from ..cards import (MAX_CLAIM_EXAMPLES, ClaimedAccuracy, ModelCard, TrainingConfig, WeightsConfig, build_model,
                      card_yaml)
 from ..classifier import SpikingClassifier
@@ -72,10 +71,10 @@ def train(recipe: Union[Recipe, PathLike], out_dir: PathLike, *, data_root: Opti
     ``resume``, a run continues from ``<name>.state.pt`` in ``out_dir`` when one is there. When ``stop`` is
     set (e.g. by a signal handler), the run saves its state after the step in progress and raises
     :class:`KeyboardInterrupt`; an interrupt inside a step keeps the last saved state (at most
-    ``CHECKPOINT_EVERY`` steps back), since a half-done step cannot be saved exactly. Calls
-    :func:`snnbench.allocator.retain_freed_memory`.
+    ``CHECKPOINT_EVERY`` steps back), since a half-done step cannot be saved exactly. Changes nothing
+    process-wide: :func:`snnbench.allocator.retain_freed_memory` first (as ``snnbench train`` does) makes
+    training on a CPU faster.
     """
-    retain_freed_memory()
     recipe = recipe if isinstance(recipe, Recipe) else read_recipe(recipe)
     out_dir = Path(out_dir)
     run = _Run(recipe, out_dir, _training_data(recipe, data, data_root, download), backend)

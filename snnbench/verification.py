@@ -1,0 +1,149 @@
+"""``snnbench verify``: re-run a sample of a result's batches and confirm its per-sample flags, bit for bit.
+
+A result records, per run, which samples it fooled (``fooled_flags``); its schema already checks that every
+derived figure follows from them. Verification checks that they are what the registered model does: it loads
+the model from its card (whose file, weights and built model must hash as the result records), rebuilds each
+run's samples from the flags (every clean-correct sample, or those no earlier run fooled), and re-runs a
+sample of the batches: the clean pass and, for every run, batches with its own seed
+``(seed, run name, batch index)``. Every sample of a re-run batch must come out as the result says, for a
+stochastic model too (its noise is drawn from seeded streams, so a re-run on the same software repeats it).
+
+Which batches is not the caller's choice: they are drawn by a generator seeded with the result's
+``flags_sha256``, so a submitter cannot steer verification to the batches they ran honestly. ``samples`` is
+how many images each run's re-run covers at least (whole batches: an attack's random start is drawn per
+batch); a number at least ``n_examples`` re-runs everything.
+
+What it does not guarantee: batches it did not draw are unchecked (a result with ``m`` forged batches out of
+``B`` escapes a draw of ``k`` with probability ``C(B − m, k) / C(B, k)`` per run); and a re-run on other
+hardware or another torch version may differ in the last bit of a logit and so flip a sample on the margin,
+which it reports as a mismatch with the sample's index.
+"""
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from .datasets import PathLike
+from .evaluation_plan import plan_evaluation
+from .leaderboard import protocol_problems
+from .protocol import load_protocol
+from .results import AttackOutcome, Result, read_result
+from .runner import Runner
+from .schedule import Run
+from .zoo import load_model, model_card
+
+
+@dataclass
+class Verification:
+    path: Path
+    checked: list[str] = field(default_factory=list)  # what was re-run
+    problems: list[str] = field(default_factory=list)  # every mismatch, one line each
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify(path: PathLike, *, samples: Optional[int] = None, zoo: Optional[PathLike] = None,
+           data_root: Optional[PathLike] = None, device: str = "cpu") -> Verification:
+    """Re-run the batches of result ``path`` that its flags' sha256 draws (at least ``samples`` images per run;
+    default one batch) and compare every per-sample flag."""
+    start = time.perf_counter()
+    report = Verification(Path(path))
+    result = read_result(path)  # the schema: derived figures, flags that add up
+    bench = load_protocol().benchmark(result.benchmark, result.protocol)
+    if result.official:
+        report.problems += [f"{path}: {p}" for p in protocol_problems(result)]
+    card = model_card(result.model, zoo=zoo)  # a result without a card has nothing to re-run
+    model = load_model(result.model, zoo=zoo, device=device)
+    summary = result.model_summary
+    if card.path is not None and hashlib.sha256(card.path.read_bytes()).hexdigest() != summary.card_file_sha256:
+        report.problems.append(f"{path}: the card {card.path} is not the file the result was produced with")
+    if model.provenance.sha256 != summary.checkpoint_sha256:
+        report.problems.append(f"{path}: the card's weights are not the ones the result evaluated")
+    if summary.model_sha256 is not None and model.fingerprint() != summary.model_sha256:
+        report.problems.append(f"{path}: the model the card builds is not the one the result evaluated")
+    if report.problems:  # another model: re-running it would verify nothing
+        report.seconds = time.perf_counter() - start
+        return report
+    batch_size = result.environment.batch_size or bench.batch_size
+    plan = plan_evaluation(model, bench, n_examples=result.n_examples, batch_size=batch_size,
+                           seed=result.environment.seed, device=device, zoo=zoo)
+    images, labels = plan.images(data_root)
+    runner = Runner(plan, images, labels)
+    want = batch_size if samples is None else samples
+    _verify_clean(runner, result, want, report)
+    if all(a.fooled_flags is not None for a in result.attacks):
+        _verify_runs(runner, bench, result, want, report)
+    else:
+        report.checked.append("runs: not re-run (this result predates per-run fooled flags; re-evaluate the "
+                              "model to make it verifiable)")
+        report.problems.append(f"{path}: keeps no per-run fooled flags, so its attacks cannot be verified")
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _draw(result: Result, purpose: str, batches: list[list[int]], want: int) -> list[int]:
+    """Batch indices drawn by a generator seeded with the flags' sha256 and ``purpose``, until they cover
+    ``want`` samples."""
+    order = list(range(len(batches)))
+    random.Random(f"{result.flags_sha256}/{purpose}").shuffle(order)
+    chosen, covered = [], 0
+    for index in order:
+        if covered >= want:
+            break
+        chosen.append(index)
+        covered += len(batches[index])
+    return sorted(chosen)
+
+
+def _verify_clean(runner: Runner, result: Result, want: int, report: Verification) -> None:
+    batches = runner.batches(list(range(result.n_examples)))
+    for index in _draw(result, "clean", batches, want):
+        batch = batches[index]
+        got = runner.judge_clean(batch)
+        wrong = [i for i, ok in zip(batch, got) if ok != (result.clean_flags[i] == "1")]
+        report.checked.append(f"clean batch {index + 1} of {len(batches)} ({len(batch)} images)")
+        if wrong:
+            report.problems.append(f"{report.path}: clean batch {index + 1}: samples {_show(wrong)} are judged "
+                                   f"otherwise than clean_flags say")
+
+
+def _verify_runs(runner: Runner, bench, result: Result, want: int, report: Verification) -> None:
+    clean = [i for i, c in enumerate(result.clean_flags) if c == "1"]
+    before: set[int] = set()
+    for outcome in result.attacks:
+        run = Run(bench.attack(outcome.name.split("/")[0]), outcome.restart)
+        fooled = {i for i, c in enumerate(outcome.fooled_flags) if c == "1"}
+        samples = clean if run.on_clean else [i for i in clean if i not in before]
+        before |= fooled
+        reason = runner._inapplicable(run)
+        if outcome.not_applicable or reason:
+            if bool(outcome.not_applicable) != bool(reason):
+                report.problems.append(f"{report.path}: {outcome.name} is {'not ' if reason is None else ''}"
+                                       f"applicable to this model, unlike what the result says")
+            continue
+        batches = runner.batches(samples)
+        for index in _draw(result, outcome.name, batches, want):
+            _verify_batch(runner, run, outcome, batches, index, fooled, report)
+
+
+def _verify_batch(runner: Runner, run: Run, outcome: AttackOutcome, batches: list[list[int]], index: int,
+                  fooled: set[int], report: Verification) -> None:
+    batch = batches[index]
+    got = set(runner.attack_batch(run, batch, index).fooled)
+    expected = fooled & set(batch)
+    report.checked.append(f"{outcome.name} batch {index + 1} of {len(batches)} ({len(batch)} images)")
+    if got != expected:
+        report.problems.append(
+            f"{report.path}: {outcome.name} batch {index + 1}: the re-run fooled {len(got)} samples, the result "
+            f"says {len(expected)}; they differ on samples {_show(sorted(got ^ expected))}")
+
+
+def _show(indices: list[int], limit: int = 10) -> str:
+    return ", ".join(map(str, indices[:limit])) + (f" and {len(indices) - limit} more" if len(indices) > limit else "")
