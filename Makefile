@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: evaluate test install validate leaderboard verify-changed bench clean
+.PHONY: evaluate test test-slow install validate leaderboard verify-changed bench clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,8 +20,12 @@ EVAL_FLAGS ?= --n-examples 50 --batch-size 50
 evaluate: install
 	$(VENV)/bin/snnbench evaluate --model $(EVAL_MODEL) $(EVAL_FLAGS)
 
+# The fast tier (offline, minutes); `make test-slow` runs the tests marked slow, and CI runs both.
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not slow"
+
+test-slow: install
+	$(PY) -m pytest -q -m slow
 
 # Every card in model_zoo/: schema, weights and sha256, model contract, claimed clean accuracy.
 validate: install

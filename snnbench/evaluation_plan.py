@@ -87,6 +87,9 @@ class Subject:
 
 @dataclass(frozen=True)
 class EvaluationPlan:
+    """One evaluation, decided and checked before anything runs: what is evaluated on which benchmark with which
+    settings, why the result would not be official (``departures``), and on which device."""
+
     subject: Subject
     bench: Benchmark
     settings: Settings

@@ -16,7 +16,9 @@ batch); a number at least ``n_examples`` re-runs everything.
 What it does not guarantee: batches it did not draw are unchecked (a result with ``m`` forged batches out of
 ``B`` escapes a draw of ``k`` with probability ``C(B − m, k) / C(B, k)`` per run); and a re-run on other
 hardware or another torch version may differ in the last bit of a logit and so flip a sample on the margin,
-which it reports as a mismatch with the sample's index.
+which it reports as a mismatch with the sample's index. A result from before per-run flags (protocol v1)
+is checked less: its clean pass, and the reference's and prior practice's drawn batches against its robust
+flags and fooled counts; its survivors runs are not re-run.
 """
 from __future__ import annotations
 
@@ -81,9 +83,7 @@ def verify(path: PathLike, *, samples: Optional[int] = None, zoo: Optional[PathL
     if all(a.fooled_flags is not None for a in result.attacks):
         _verify_runs(runner, bench, result, want, report)
     else:
-        report.checked.append("runs: not re-run (this result predates per-run fooled flags; re-evaluate the "
-                              "model to make it verifiable)")
-        report.problems.append(f"{path}: keeps no per-run fooled flags, so its attacks cannot be verified")
+        _verify_without_run_flags(runner, bench, result, want, report)
     report.seconds = time.perf_counter() - start
     return report
 
@@ -131,6 +131,33 @@ def _verify_runs(runner: Runner, bench, result: Result, want: int, report: Verif
         batches = runner.batches(samples)
         for index in _draw(result, outcome.name, batches, want):
             _verify_batch(runner, run, outcome, batches, index, fooled, report)
+
+
+def _verify_without_run_flags(runner: Runner, bench, result: Result, want: int, report: Verification) -> None:
+    """A result from before per-run flags (protocol v1) says which samples are robust, not who fooled the
+    others. What can still be checked: the runs on every clean-correct sample (reference, prior practice) have
+    known batches; every sample they fool in a re-run must be marked not robust, and each run's fooled count
+    over its drawn batches cannot exceed what it reports for the whole run. Survivors runs are not re-run."""
+    clean = [i for i, c in enumerate(result.clean_flags) if c == "1"]
+    for outcome in result.attacks:
+        run = Run(bench.attack(outcome.name.split("/")[0]), outcome.restart)
+        if not run.on_clean or outcome.not_applicable:
+            continue
+        batches = runner.batches(clean)
+        fooled = 0
+        for index in _draw(result, outcome.name, batches, want):
+            got = runner.attack_batch(run, batches[index], index).fooled
+            fooled += len(got)
+            report.checked.append(f"{outcome.name} batch {index + 1} of {len(batches)} ({len(batches[index])} "
+                                  f"images; no per-run flags: fooled samples checked against robust_flags)")
+            robust = [i for i in got if result.robust_flags[i] == "1"]
+            if robust:
+                report.problems.append(f"{report.path}: {outcome.name} batch {index + 1} fools samples "
+                                       f"{_show(robust)} that the result calls robust")
+        if fooled > outcome.attacked - outcome.robust:
+            report.problems.append(f"{report.path}: {outcome.name} fooled {fooled} samples in the re-run batches "
+                                   f"alone, more than the {outcome.attacked - outcome.robust} it reports")
+    report.checked.append("survivors runs: not re-run (this result keeps no per-run fooled flags)")
 
 
 def _verify_batch(runner: Runner, run: Run, outcome: AttackOutcome, batches: list[list[int]], index: int,

@@ -550,6 +550,7 @@ def _verifiable(monkeypatch, tmp_path, result: Result, name: str = "result.json"
     return write_result(result, tmp_path / name)
 
 
+@pytest.mark.slow
 def test_verify_reruns_drawn_batches_and_confirms_every_flag(bptt_result, tmp_path, monkeypatch, capsys):
     from snnbench.verification import verify
 
@@ -559,10 +560,11 @@ def test_verify_reruns_drawn_batches_and_confirms_every_flag(bptt_result, tmp_pa
     runs = [a for a in bptt_result.attacks if not a.not_applicable and a.attacked]
     assert len(report.checked) == N // BATCH + sum(-(-a.attacked // BATCH) for a in runs)
     one = verify(path)  # the default: one batch per run, drawn from the flags' sha256
-    assert one.ok and len(one.checked) == 1 + len(runs) and verify(path).checked == one.checked
+    assert one.ok and len(one.checked) == 1 + len(runs)
     assert main(["verify", str(path), "--samples", "1"]) == 0 and "ok  " in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_verify_catches_a_forgery_that_every_count_agrees_with(bptt_result, tmp_path, monkeypatch, capsys):
     """The reference 'missed' a sample prior practice also fooled: the headline is unchanged, every count and
     figure consistent, so only re-running the reference's batch shows it."""
@@ -587,7 +589,8 @@ def test_verify_catches_a_forgery_that_every_count_agrees_with(bptt_result, tmp_
     assert "FAIL" in capsys.readouterr().err
 
 
-def test_verify_refuses_another_card_or_a_result_without_per_run_flags(bptt_result, tmp_path, monkeypatch):
+@pytest.mark.slow
+def test_verify_refuses_another_card_or_checks_a_result_without_per_run_flags_less(bptt_result, tmp_path, monkeypatch):
     import shutil
 
     from snnbench.verification import verify
@@ -601,12 +604,27 @@ def test_verify_refuses_another_card_or_a_result_without_per_run_flags(bptt_resu
     report = verify(path, zoo=zoo)
     assert not report.ok and any("is not the file the result was produced with" in p for p in report.problems)
     assert report.checked == []  # another model: nothing is re-run
+    card.write_text(card.read_text()[:-1])  # the card as it was; now the weights change
+    weights = zoo / "mnist" / "mnist-convnet-lif-bptt.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1] + b" ")
+    with pytest.raises(RuntimeError, match="sha256"):
+        verify(path, zoo=zoo)
     data = record_to_dict(bptt_result)
     for attack in data["attacks"]:
         attack.pop("fooled_flags")
     old = _verifiable(monkeypatch, tmp_path, parse_record(Result, data, "old.json"), "old.json")
-    report = verify(old)
-    assert any("keeps no per-run fooled flags" in p for p in report.problems)
+    report = verify(old, samples=N)  # checked less, but checked: the headline runs against the robust flags
+    assert report.ok and report.checked[-1].startswith("survivors runs: not re-run"), report.problems
+    fooled = next(i for i, (c, r) in enumerate(zip(data["clean_flags"], data["robust_flags"])) if c == "1" and r == "0")
+    data["robust_flags"] = data["robust_flags"][:fooled] + "1" + data["robust_flags"][fooled + 1:]
+    data["robust_accuracy"] += 100.0 / N
+    data["overestimate"] = data["prior_accuracy"] - data["robust_accuracy"]
+    data["flags_sha256"] = flags_digest(data["clean_flags"], data["robust_flags"])
+    for attack in data["attacks"]:
+        attack["first_to_fool"] = None  # a v1 result had no first-to-fool counts to contradict it
+    forged = _verifiable(monkeypatch, tmp_path, parse_record(Result, data, "forged.json"), "forged.json")
+    report = verify(forged, samples=N)
+    assert any("that the result calls robust" in p for p in report.problems), report.problems
 
 
 SHARD_SCRIPT = """
@@ -618,7 +636,7 @@ from snnbench.evaluation import run_plan
 from snnbench.evaluation_plan import plan_evaluation
 from snnbench.records import record_to_dict
 from snnbench.zoo import load_model
-dist.init_process_group("gloo")
+dist.init_process_group("gloo", init_method="file://" + {rendezvous!r}, rank=int(os.environ["RANK"]), world_size=2)
 plan = plan_evaluation(load_model("mnist-convnet-lif-bptt", backend="eager"), tiny_benchmark(steps=5),
                        n_examples={n}, batch_size=2)
 result = run_plan(plan, resume={state!r})
@@ -639,18 +657,13 @@ dist.destroy_process_group()
 """
 
 
+@pytest.mark.slow
 def test_two_processes_give_the_one_process_result(tmp_path):
     """Sharded over 2 gloo processes, each batch keeps its seed: the same flags, counts and figures, also when
     one rank is restarted from a state that lost its last runs."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     script = SHARD_SCRIPT.format(tests=os.path.dirname(__file__), n=N, state=str(tmp_path / "state.json"),
-                                 out=str(tmp_path / "result."))
-    env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "WORLD_SIZE": "2",
-           "OMP_NUM_THREADS": "1"}
+                                 out=str(tmp_path / "result."), rendezvous=str(tmp_path / "rendezvous"))
+    env = {**os.environ, "WORLD_SIZE": "2", "OMP_NUM_THREADS": "1"}  # a file rendezvous: no port to race for
     ranks = [subprocess.Popen([sys.executable, "-c", script], env={**env, "RANK": str(r)}, stderr=subprocess.PIPE)
              for r in range(2)]
     for rank in ranks:

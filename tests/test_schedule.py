@@ -63,3 +63,32 @@ def test_a_stopped_entry_stays_stopped_and_a_full_last_restart_is_unconverged():
     left = unconverged(bench, 1000, done, lambda run: gains.get(run.name, 0))
     assert [run.name for run in left] == ["apgd-dlr/r2"]  # fooled 4 ≥ 2 with no run allowed after it
     assert unconverged(bench_with(None, apgd_dlr=3), 1000, done, lambda run: 50) == []  # no threshold: not judged
+
+
+def test_a_verification_draw_depends_on_the_flags_only_and_covers_what_was_asked():
+    from types import SimpleNamespace
+
+    from snnbench.verification import _draw
+
+    batches = [list(range(i, i + 4)) for i in range(0, 40, 4)]  # 10 batches of 4
+    result = SimpleNamespace(flags_sha256="ab" * 32)
+    first = _draw(result, "sa-pgd-assg", batches, 9)
+    assert first == _draw(result, "sa-pgd-assg", batches, 9) and len(first) == 3  # 3 batches cover 9 images
+    assert _draw(result, "sa-pgd-assg", batches, 100) == list(range(10))  # more than there is: everything
+    others = {tuple(_draw(SimpleNamespace(flags_sha256=f"{k:064x}"), "sa-pgd-assg", batches, 4)) for k in range(20)}
+    assert len(others) > 1  # other flags, other batches: a submitter does not choose them
+
+
+def test_shares_of_a_run_merge_into_what_one_process_holds():
+    from snnbench.runner import AttackProgress, _merge
+    from snnbench.sharding import Shard
+
+    samples = [3, 5, 8, 9, 11]
+    assert [b for b in range(5) if Shard(1, 2).owns(b)] == [1, 3]
+    rank0 = AttackProgress(samples, done_batches=3, fooled=[11, 3], seconds=1.0, forward=10, backward=8,
+                           gradient_layers=2)
+    rank1 = AttackProgress(samples, done_batches=2, fooled=[8], seconds=2.0, forward=6, backward=4, gradient_layers=1)
+    merged = _merge(rank0, [rank0, rank1])
+    assert merged.fooled == [3, 8, 11] and merged.done_batches == 5 and merged.gradient_layers == 1
+    assert (merged.seconds, merged.forward, merged.backward) == (3.0, 16, 12)
+    assert _merge(rank0, [rank0]) is rank0
