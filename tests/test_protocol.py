@@ -23,10 +23,10 @@ FINGERPRINTS = {
     ("cifar10-linf-1000", 1): "c34002dde12ee9cdf474d4169f5e2432c7a07d731e1f2a97b2695f145d5bc21e",
     ("cifar10-linf", 1): "348d1b60daf867257ba3f29f107be35a1515d4fe20fc9256b4807a235e24f5ed",
     ("cifar100-linf", 1): "b869b9134097d33fedec1f53c988113037c231c67ad2f9c6852fcd6d9aaac051",
-    ("mnist-linf", 2): "67df08c1f2354eab02f76f3bcde2cfcb78f1384f6ad6aac71f5965d9cd409705",
-    ("cifar10-linf-1000", 2): "5ba80987a1eb187affdb9f4869315f3f2e08059aaa193455e3c030132354059e",
-    ("cifar10-linf", 2): "c8399940214ca0b5d727374cd32fa5ca9e720e37f476789552e3e8068becf73c",
-    ("cifar100-linf", 2): "13d857220f75dad1cfdd7c2122caf7fe78ef3aa85ea13f1cae2b7aaac7ebc8de",
+    ("mnist-linf", 2): "00e8ed9648e4e1876be69ca9ef474acc6d26cb121b296703d796340315550961",
+    ("cifar10-linf-1000", 2): "6245ce398b9d4f36297ce12e315313b64f77a1610a0a42736272540bf5d91350",
+    ("cifar10-linf", 2): "3ff31a4c90df2bfc3fb3bf4443187f55aa7c679c736a246fb95a853342ec0ea6",
+    ("cifar100-linf", 2): "0fe377aef2addbaf44a46d37f52f360e12103e9fa4adc62208bb4b1ed75257a8",
 }
 BENCHMARKS = ["mnist-linf", "cifar10-linf-1000", "cifar10-linf", "cifar100-linf"]
 
@@ -84,7 +84,7 @@ def test_protocols_as_committed():
                          ("surrogate", None), ("hart", None)]
     assert isinstance(mnist.attacks[-1].build(0.1, 0, 1), Square)
     assert [a.samples for a in mnist.attacks] == ["clean", "clean"] + ["survivors"] * 6
-    assert [a.restarts for a in mnist.attacks] == [10, 1, 10, 1, 1, 1, 1, 1]
+    assert [a.restarts for a in mnist.attacks] == [20, 1, 20, 1, 1, 1, 1, 1]
     assert mnist.diagnostics.restart_gain_percent == 0.2
     v1 = protocol.benchmark("mnist-linf", 1)
     assert [a.gradient.mode for a in v1.attacks if a.gradient] == ["assg", "surrogate", "surrogate", "bptr", "rga",
