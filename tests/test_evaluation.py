@@ -657,7 +657,6 @@ dist.destroy_process_group()
 """
 
 
-@pytest.mark.slow
 def test_two_processes_give_the_one_process_result(tmp_path):
     """Sharded over 2 gloo processes, each batch keeps its seed: the same flags, counts and figures, also when
     one rank is restarted from a state that lost its last runs."""
