@@ -24,9 +24,9 @@ class Shard:
     rank: int = 0
     world: int = 1
 
-    def record_problems(self):
+    def __post_init__(self) -> None:
         if self.world < 1 or not 0 <= self.rank < self.world:
-            yield "rank", f"rank {self.rank} is not in [0, {self.world})"
+            raise ValueError(f"Shard: rank {self.rank} is not in [0, {self.world})")
 
     @classmethod
     def current(cls) -> "Shard":

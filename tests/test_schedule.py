@@ -85,6 +85,8 @@ def test_shares_of_a_run_merge_into_what_one_process_holds():
 
     samples = [3, 5, 8, 9, 11]
     assert [b for b in range(5) if Shard(1, 2).owns(b)] == [1, 3]
+    with pytest.raises(ValueError, match=r"rank 2 is not in \[0, 2\)"):
+        Shard(2, 2)
     rank0 = AttackProgress(samples, done_batches=3, fooled=[11, 3], seconds=1.0, forward=10, backward=8,
                            gradient_layers=2)
     rank1 = AttackProgress(samples, done_batches=2, fooled=[8], seconds=2.0, forward=6, backward=4, gradient_layers=1)
