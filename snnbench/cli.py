@@ -178,9 +178,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         device=args.device).result_file(args.out).exists()]
     if shard.rank == 0:
         print(f"{bench.label}: {len(cards)} zoo card(s), {len(missing)} without a result: {', '.join(missing) or '-'}")
-    for name in missing:
-        _evaluate_one(args, name, bench.name, shard)
-    if missing and shard.rank == 0:
+    results = [_evaluate_one(args, name, bench.name, shard) for name in missing]
+    if any(result is not None and result.official for result in results):
         regenerate(leaderboard_root() if args.out is None else Path(args.out))
         print("tables regenerated")
     return 0

@@ -154,10 +154,10 @@ def protocol_problems(result: Result) -> list[str]:
 
 
 def _protocol_note(board: Board) -> str:
-    protocol = load_protocol()
     try:
+        protocol = load_protocol()
         bench = protocol.benchmark(board.benchmark, board.version)
-    except ValueError:
+    except (ValueError, FileNotFoundError):
         return ""
     retired = (f"Protocol v{board.version} is no longer in force (v{protocol.benchmark(board.benchmark).version} "
                f"is); this board is kept as it was. ") if bench is not protocol.benchmark(board.benchmark) else ""
