@@ -152,18 +152,23 @@ def _evaluate(args: argparse.Namespace) -> int:
     from torch import device as torch_device
 
     from .allocator import retain_freed_memory
-    from .evaluation_plan import plan_evaluation
-    from .leaderboard import regenerate
-    from .protocol import load_protocol
-    from .results import leaderboard_root
-    from .sharding import init_from_environment
-    from .zoo import list_models, model_card
+    from .sharding import process_group_from_environment
 
     if (args.model is None) == (args.missing is None):
         raise ValueError("name a model with --model, or a benchmark with --missing (not both)")
     if torch_device(args.device).type == "cpu":
         retain_freed_memory()  # the allocator setting is the process's, so the entry point makes it
-    shard = init_from_environment(args.device)  # under torchrun: this process's share of the batches
+    with process_group_from_environment(args.device) as shard:  # under torchrun: this process's share
+        return _evaluate_shard(args, shard)
+
+
+def _evaluate_shard(args: argparse.Namespace, shard) -> int:
+    from .evaluation_plan import plan_evaluation
+    from .leaderboard import regenerate
+    from .protocol import load_protocol
+    from .results import leaderboard_root
+    from .zoo import list_models, model_card
+
     if args.model is not None:
         benchmark = args.benchmark or model_card(args.model).benchmarks[0]
         result = _evaluate_one(args, args.model, benchmark, shard)

@@ -630,30 +630,30 @@ def test_verify_refuses_another_card_or_checks_a_result_without_per_run_flags_le
 SHARD_SCRIPT = """
 import json, os, sys
 import torch.distributed as dist
+from snnbench.sharding import process_group_from_environment
 sys.path.insert(0, {tests!r})
 from test_evaluation import tiny_benchmark
 from snnbench.evaluation import run_plan
 from snnbench.evaluation_plan import plan_evaluation
 from snnbench.records import record_to_dict
 from snnbench.zoo import load_model
-dist.init_process_group("gloo", init_method="file://" + {rendezvous!r}, rank=int(os.environ["RANK"]), world_size=2)
-plan = plan_evaluation(load_model("mnist-convnet-lif-bptt", backend="eager"), tiny_benchmark(steps=5),
-                       n_examples={n}, batch_size=2)
-result = run_plan(plan, resume={state!r})
-with open({out!r} + str(dist.get_rank()), "w") as handle:
-    json.dump(record_to_dict(result), handle)
-if dist.get_rank() == 1:  # rank 1 "dies" during the run before last: its state loses what came after
-    path = {state!r}.replace(".json", ".rank1of2.json")
-    state = json.load(open(path))
-    names = list(state["attacks"])
-    state["attacks"] = {{name: state["attacks"][name] for name in names[:-1]}}
-    state["attacks"][names[-2]].update(done_batches=0, fooled=[], seconds=0.0, forward=0, backward=0)
-    json.dump(state, open(path, "w"))
-dist.barrier()
-again = run_plan(plan, resume={state!r})  # started again: rank 0 has all, rank 1 redoes its share
-with open({out!r} + "again" + str(dist.get_rank()), "w") as handle:
-    json.dump(record_to_dict(again), handle)
-dist.destroy_process_group()
+with process_group_from_environment("cpu", init_method="file://" + {rendezvous!r}):  # as the CLI does
+    plan = plan_evaluation(load_model("mnist-convnet-lif-bptt", backend="eager"), tiny_benchmark(steps=5),
+                           n_examples={n}, batch_size=2)
+    result = run_plan(plan, resume={state!r})
+    with open({out!r} + str(dist.get_rank()), "w") as handle:
+        json.dump(record_to_dict(result), handle)
+    if dist.get_rank() == 1:  # rank 1 "dies" during the run before last: its state loses what came after
+        path = {state!r}.replace(".json", ".rank1of2.json")
+        state = json.load(open(path))
+        names = list(state["attacks"])
+        state["attacks"] = {{name: state["attacks"][name] for name in names[:-1]}}
+        state["attacks"][names[-2]].update(done_batches=0, fooled=[], seconds=0.0, forward=0, backward=0)
+        json.dump(state, open(path, "w"))
+    dist.barrier()
+    again = run_plan(plan, resume={state!r})  # started again: rank 0 has all, rank 1 redoes its share
+    with open({out!r} + "again" + str(dist.get_rank()), "w") as handle:
+        json.dump(record_to_dict(again), handle)
 """
 
 
@@ -662,11 +662,14 @@ def test_two_processes_give_the_one_process_result(tmp_path):
     one rank is restarted from a state that lost its last runs."""
     script = SHARD_SCRIPT.format(tests=os.path.dirname(__file__), n=N, state=str(tmp_path / "state.json"),
                                  out=str(tmp_path / "result."), rendezvous=str(tmp_path / "rendezvous"))
-    env = {**os.environ, "WORLD_SIZE": "2", "OMP_NUM_THREADS": "1"}  # a file rendezvous: no port to race for
-    ranks = [subprocess.Popen([sys.executable, "-c", script], env={**env, "RANK": str(r)}, stderr=subprocess.PIPE)
-             for r in range(2)]
-    for rank in ranks:
-        assert rank.wait(timeout=600) == 0, rank.stderr.read().decode()[-3000:]
+    env = {**os.environ, "WORLD_SIZE": "2", "OMP_NUM_THREADS": "1", "TORCHINDUCTOR_COMPILE_THREADS": "1"}
+    logs = [open(tmp_path / f"stderr{r}", "w") for r in range(2)]  # files, not pipes: a full pipe would block a rank
+    ranks = [subprocess.Popen([sys.executable, "-c", script], env={**env, "RANK": str(r)}, stderr=logs[r])
+             for r in range(2)]  # a file rendezvous: no port to race for
+    codes = [rank.wait(timeout=600) for rank in ranks]
+    for log in logs:
+        log.close()
+    assert codes == [0, 0], "\n".join(f"rank {r}: {(tmp_path / f'stderr{r}').read_text()[-2000:]}" for r in range(2))
     sharded = [json.loads((tmp_path / f"result.{name}{r}").read_text()) for name in ("", "again") for r in range(2)]
     whole = record_to_dict(evaluate(load_model("mnist-convnet-lif-bptt", backend="eager"), tiny_benchmark(steps=5),
                                     n_examples=N, batch_size=2))
@@ -682,3 +685,15 @@ def test_two_processes_give_the_one_process_result(tmp_path):
     for r in range(2):
         state = json.loads((tmp_path / f"state.rank{r}of2.json").read_text())
         assert state["attacks"]["sa-pgd-assg"]["done_batches"] == 3
+
+
+def test_one_process_needs_no_process_group(monkeypatch):
+    """Without torchrun's WORLD_SIZE the CLI's group is one process: nothing joined, nothing left behind."""
+    import torch.distributed as dist
+
+    from snnbench.sharding import Shard, process_group_from_environment
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    with process_group_from_environment("cpu") as shard:
+        assert shard == Shard(0, 1) and shard.gather("x") == ["x"] and not dist.is_initialized()
+    assert not dist.is_initialized()
