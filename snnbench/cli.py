@@ -236,7 +236,10 @@ def _verify(args: argparse.Namespace) -> int:
 
     failed = 0
     for path in args.results:
-        report = verify(path, samples=args.samples, zoo=args.zoo, data_root=args.data_dir, device=args.device)
+        if not args.quiet:
+            print(f"verifying {path}")
+        report = verify(path, samples=args.samples, zoo=args.zoo, data_root=args.data_dir, device=args.device,
+                        progress=None if args.quiet else print)
         for problem in report.problems:
             print(f"FAIL  {problem}", file=sys.stderr)
         status = "ok  " if report.ok else "FAIL"
@@ -330,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--zoo", help="the zoo holding the result's card (default: the repository's)")
     verify.add_argument("--data-dir", help="data root for test sets that are not bundled")
     verify.add_argument("--device", default="cpu")
+    verify.add_argument("--quiet", action="store_true", help="no line per re-run batch, only the verdict")
     verify.set_defaults(run=_verify)
 
     protocol = commands.add_parser("protocol", help="print the protocol in force")

@@ -27,7 +27,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from .datasets import PathLike
 from .evaluation_plan import plan_evaluation
@@ -45,18 +45,28 @@ class Verification:
     checked: list[str] = field(default_factory=list)  # what was re-run
     problems: list[str] = field(default_factory=list)  # every mismatch, one line each
     seconds: float = 0.0
+    progress: Optional[Callable[[str], None]] = field(default=None, repr=False, compare=False)
+    started: float = field(default_factory=time.perf_counter, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
+    def check(self, line: str, mismatch: bool = False, status: Optional[str] = None) -> None:
+        """Record what was (or, with ``status``, was not) re-run, and report it as it happens."""
+        self.checked.append(line)
+        if self.progress is not None:
+            status = status or ("MISMATCH" if mismatch else "ok")
+            self.progress(f"  {status:<8} {line}  ({time.perf_counter() - self.started:.0f} s)")
+
 
 def verify(path: PathLike, *, samples: Optional[int] = None, zoo: Optional[PathLike] = None,
-           data_root: Optional[PathLike] = None, device: str = "cpu") -> Verification:
+           data_root: Optional[PathLike] = None, device: str = "cpu",
+           progress: Optional[Callable[[str], None]] = None) -> Verification:
     """Re-run the batches of result ``path`` that its flags' sha256 draws (at least ``samples`` images per run;
-    default one batch) and compare every per-sample flag."""
-    start = time.perf_counter()
-    report = Verification(Path(path))
+    default one batch) and compare every per-sample flag; ``progress`` receives one line per re-run batch."""
+    report = Verification(Path(path), progress=progress)
+    start = report.started
     result = read_result(path)  # the schema: derived figures, flags that add up
     bench = load_protocol().benchmark(result.benchmark, result.protocol)
     if result.official:
@@ -108,10 +118,10 @@ def _verify_clean(runner: Runner, result: Result, want: int, report: Verificatio
         batch = batches[index]
         got = runner.judge_clean(batch)
         wrong = [i for i, ok in zip(batch, got) if ok != (result.clean_flags[i] == "1")]
-        report.checked.append(f"clean batch {index + 1} of {len(batches)} ({len(batch)} images)")
         if wrong:
             report.problems.append(f"{report.path}: clean batch {index + 1}: samples {_show(wrong)} are judged "
                                    f"otherwise than clean_flags say")
+        report.check(f"clean batch {index + 1} of {len(batches)} ({len(batch)} images)", len(wrong) > 0)
 
 
 def _verify_runs(runner: Runner, bench, result: Result, want: int, report: Verification) -> None:
@@ -148,16 +158,16 @@ def _verify_without_run_flags(runner: Runner, bench, result: Result, want: int, 
         for index in _draw(result, outcome.name, batches, want):
             got = runner.attack_batch(run, batches[index], index).fooled
             fooled += len(got)
-            report.checked.append(f"{outcome.name} batch {index + 1} of {len(batches)} ({len(batches[index])} "
-                                  f"images; no per-run flags: fooled samples checked against robust_flags)")
             robust = [i for i in got if result.robust_flags[i] == "1"]
             if robust:
                 report.problems.append(f"{report.path}: {outcome.name} batch {index + 1} fools samples "
                                        f"{_show(robust)} that the result calls robust")
+            report.check(f"{outcome.name} batch {index + 1} of {len(batches)} ({len(batches[index])} images; no "
+                         f"per-run flags: fooled samples checked against robust_flags)", len(robust) > 0)
         if fooled > outcome.attacked - outcome.robust:
             report.problems.append(f"{report.path}: {outcome.name} fooled {fooled} samples in the re-run batches "
                                    f"alone, more than the {outcome.attacked - outcome.robust} it reports")
-    report.checked.append("survivors runs: not re-run (this result keeps no per-run fooled flags)")
+    report.check("survivors runs: not re-run (this result keeps no per-run fooled flags)", status="skipped")
 
 
 def _verify_batch(runner: Runner, run: Run, outcome: AttackOutcome, batches: list[list[int]], index: int,
@@ -165,11 +175,11 @@ def _verify_batch(runner: Runner, run: Run, outcome: AttackOutcome, batches: lis
     batch = batches[index]
     got = set(runner.attack_batch(run, batch, index).fooled)
     expected = fooled & set(batch)
-    report.checked.append(f"{outcome.name} batch {index + 1} of {len(batches)} ({len(batch)} images)")
     if got != expected:
         report.problems.append(
             f"{report.path}: {outcome.name} batch {index + 1}: the re-run fooled {len(got)} samples, the result "
             f"says {len(expected)}; they differ on samples {_show(sorted(got ^ expected))}")
+    report.check(f"{outcome.name} batch {index + 1} of {len(batches)} ({len(batch)} images)", got != expected)
 
 
 def _show(indices: list[int], limit: int = 10) -> str:

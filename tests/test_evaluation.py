@@ -561,7 +561,10 @@ def test_verify_reruns_drawn_batches_and_confirms_every_flag(bptt_result, tmp_pa
     assert len(report.checked) == N // BATCH + sum(-(-a.attacked // BATCH) for a in runs)
     one = verify(path)  # the default: one batch per run, drawn from the flags' sha256
     assert one.ok and len(one.checked) == 1 + len(runs)
-    assert main(["verify", str(path), "--samples", "1"]) == 0 and "ok  " in capsys.readouterr().out
+    assert main(["verify", str(path), "--samples", "1"]) == 0
+    out = capsys.readouterr().out.splitlines()  # a line per re-run batch as it finishes, then the verdict
+    assert out[0] == f"verifying {path}" and out[1].split()[:3] == ["ok", "clean", "batch"]
+    assert len(out) == 2 + len(one.checked) and out[-1].startswith(f"ok    {path}: re-ran {len(one.checked)} batch")
 
 
 @pytest.mark.slow
@@ -586,7 +589,8 @@ def test_verify_catches_a_forgery_that_every_count_agrees_with(bptt_result, tmp_
     report = verify(path, samples=N)
     assert not report.ok and any(f"they differ on samples {sample}" in p for p in report.problems), report.problems
     assert main(["verify", str(path), "--samples", str(N)]) == 1
-    assert "FAIL" in capsys.readouterr().err
+    printed = capsys.readouterr()
+    assert "FAIL" in printed.err and sum(line.split()[0] == "MISMATCH" for line in printed.out.splitlines()[1:-1]) == 1
 
 
 @pytest.mark.slow
