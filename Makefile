@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: evaluate test test-slow install validate leaderboard verify-changed bench clean
+.PHONY: evaluate test test-slow test-browser browser screenshot install validate leaderboard verify-changed bench clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,23 @@ verify-changed: install
 	@changed="$$(git diff --name-only --diff-filter=AM $(VERIFY_BASE) -- 'leaderboard/*/v*/results/*.json')"; \
 	if [ -z "$$changed" ]; then echo "verify-changed: no result file changed since $(VERIFY_BASE)"; \
 	else $(VENV)/bin/snnbench verify $(VERIFY_FLAGS) $$changed; fi
+
+# The web board in a real headless browser: Debian's chromium and chromium-driver, installed when missing
+# (apt-get, as root). Without them the test skips with a reason, so `make test` stays offline.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; \
+	else echo "make browser: install Debian's chromium and chromium-driver as root (apt-get install chromium chromium-driver)"; exit 1; fi
+
+test-browser: install browser
+	$(PY) -m pytest -q -rs tests/test_webboard.py
+
+# The committed screenshot of the web board (web-board.png, shown in the README) from the committed results.
+SCREENSHOT_BOARD ?= mnist-linf/v1
+screenshot: install browser
+	$(VENV)/bin/snnbench leaderboard --html site
+	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1400,560 \
+		--screenshot=web-board.png file://$(CURDIR)/site/$(SCREENSHOT_BOARD)/index.html
 
 bench: install
 	$(PY) benchmarks/neurons.py

@@ -228,6 +228,11 @@ def _leaderboard(args: argparse.Namespace) -> int:
         print("run `snnbench leaderboard` and commit the tables", file=sys.stderr)
         return 1
     print(f"{len(stale)} table(s) {'would change' if args.check else 'written'}" if stale else "tables up to date")
+    if args.html:
+        from .webboard import write_site
+
+        pages = write_site(args.html, args.dir, zoo=args.zoo)
+        print(f"web board: {len(pages)} files in {args.html} (open {Path(args.html) / 'index.html'})")
     return 0
 
 
@@ -316,8 +321,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--quiet", action="store_true", help="no progress bars")
     evaluate.set_defaults(run=_evaluate)
 
-    board = commands.add_parser("leaderboard", help="regenerate the leaderboard tables from the result files")
+    board = commands.add_parser(
+        "leaderboard", help="regenerate the leaderboard tables from the result files",
+        epilog="examples: snnbench leaderboard --check (CI); snnbench leaderboard --html site/ (then open "
+               "site/index.html in a browser)")
     board.add_argument("--check", action="store_true", help="exit 1 if a committed table differs from its regeneration")
+    board.add_argument("--html", metavar="DIR", help="also write the boards as a static web site into DIR")
     board.add_argument("--dir", help="the leaderboard folder (default: the repository's)")
     board.add_argument("--zoo", help="the zoo whose cards the results must match (default: the repository's)")
     board.set_defaults(run=_leaderboard)
