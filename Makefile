@@ -36,9 +36,10 @@ leaderboard: install
 	$(VENV)/bin/snnbench leaderboard --check
 
 # Result files added or changed since VERIFY_BASE (a pull request's base; default: the merge base with
-# origin/main, or the previous commit on main itself) are re-run on batches drawn from their flags' sha256.
+# origin/main, or the previous commit on main itself) are re-run on batches drawn from their flags' sha256,
+# within VERIFY_FLAGS' time budget for all of them (runs visited in an order drawn from the flags).
 VERIFY_BASE ?= $(shell git merge-base HEAD origin/main 2>/dev/null | grep -v "^$$(git rev-parse HEAD)$$" || git rev-parse --verify -q HEAD~1)
-VERIFY_FLAGS ?=
+VERIFY_FLAGS ?= --budget-minutes 30
 verify-changed: install
 	@changed="$$(git diff --name-only --diff-filter=AM $(VERIFY_BASE) -- 'leaderboard/*/v*/results/*.json')"; \
 	if [ -z "$$changed" ]; then echo "verify-changed: no result file changed since $(VERIFY_BASE)"; \

@@ -23,6 +23,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
+    return value
+
+
 def _architectures(args: argparse.Namespace) -> int:
     from .architectures import architecture_info, create_model, list_architectures
     from .datasets import dataset_info
@@ -192,6 +203,8 @@ def _evaluate_shard(args: argparse.Namespace, shard) -> int:
 
 def _evaluate_one(args: argparse.Namespace, model: str, benchmark: str, shard):
     """Evaluate one model; rank 0 writes and prints the result (None on other ranks)."""
+    from datetime import datetime, timezone
+
     from .evaluation import run_plan
     from .evaluation_plan import default_state_folder, plan_evaluation
     from .leaderboard import board_frame
@@ -200,21 +213,38 @@ def _evaluate_one(args: argparse.Namespace, model: str, benchmark: str, shard):
     plan = plan_evaluation(model, benchmark, n_examples=args.n_examples, batch_size=args.batch_size,
                            seed=args.seed, device=args.device)
     target = plan.result_file(args.out)
+    if not plan.official and target.exists() and not args.force:
+        raise ValueError(f"{target} exists (an earlier unofficial result with these settings): pass --force to "
+                         f"overwrite it, or --out DIR to write elsewhere")
+    log_file = target.with_suffix(".log")  # beside the result: each run's robust accuracy as it finishes
+    if shard.rank == 0:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        with log_file.open("a", encoding="utf-8") as handle:
+            handle.write(f"# {model} on {plan.bench.label}, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
+                         f"{' (resumed where a state exists)' if args.resume else ''}\n")
+
+    def log(line: str) -> None:
+        print(line, flush=True)
+        with log_file.open("a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+
     result = run_plan(plan, resume=default_state_folder(), fresh=not args.resume, data_root=args.data_dir,
-                      progress=not args.quiet, shard=shard)
+                      progress=not args.quiet, shard=shard, log=log)
     if shard.rank != 0:  # every rank holds the same result; rank 0 writes it
         return None
     write_result(result, target)
     frame = board_frame((result,))
+    if not result.official:  # an unofficial row has no place on a board, so no rank either
+        frame = frame.drop(columns="rank")
+    print()
     print(tabulate(frame.values.tolist(), headers=list(frame.columns), floatfmt=".1f", showindex=False))
-    timing = ", ".join(f"{a.name} {a.seconds:.0f} s" for a in result.attacks)
-    print(f"\n{result.n_examples} images, {result.seconds / 60:.1f} min ({timing})")
+    print(f"\n{result.n_examples} images, {result.seconds / 60:.1f} min")
     for diagnostic in result.diagnostics:
         print(f"{'UNRELIABLE' if diagnostic.unreliable else 'note'}: {diagnostic.message}")
     if result.official:
-        print(f"official result: {target}")
+        print(f"official result: {target} (log: {log_file.name})")
     else:
-        print(f"unofficial result ({'; '.join(result.departures)}): {target}")
+        print(f"unofficial result, not ranked ({'; '.join(result.departures)}): {target} (log: {log_file.name})")
     return result
 
 
@@ -240,16 +270,17 @@ def _verify(args: argparse.Namespace) -> int:
     from .verification import verify
 
     failed = 0
+    budget = None if args.budget_minutes is None else 60.0 * args.budget_minutes / len(args.results)
     for path in args.results:
         if not args.quiet:
             print(f"verifying {path}")
         report = verify(path, samples=args.samples, zoo=args.zoo, data_root=args.data_dir, device=args.device,
-                        progress=None if args.quiet else print)
+                        progress=None if args.quiet else print, budget_seconds=budget)
         for problem in report.problems:
             print(f"FAIL  {problem}", file=sys.stderr)
         status = "ok  " if report.ok else "FAIL"
-        print(f"{status}  {path}: re-ran {len(report.checked)} batch(es) in {report.seconds:.0f} s — "
-              + "; ".join(report.checked))
+        print(f"{status}  {path}: re-ran {len(report.checked)} batch(es) in {report.seconds:.0f} s"
+              + "".join(f"; {note}" for note in report.notes))
         failed += not report.ok
     return 1 if failed else 0
 
@@ -317,6 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", help="where results go (default: the repository's leaderboard/; unofficial "
                                         "results: ./snnbench-results/)")
     evaluate.add_argument("--resume", action="store_true", help="continue an interrupted evaluation")
+    evaluate.add_argument("--force", action="store_true",
+                          help="overwrite an earlier unofficial result with the same settings")
     evaluate.add_argument("--data-dir", help="data root for test sets that are not bundled")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bars")
     evaluate.set_defaults(run=_evaluate)
@@ -342,6 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--zoo", help="the zoo holding the result's card (default: the repository's)")
     verify.add_argument("--data-dir", help="data root for test sets that are not bundled")
     verify.add_argument("--device", default="cpu")
+    verify.add_argument("--budget-minutes", type=positive_float,
+                        help="time for all files together (split evenly): runs are visited in an order drawn "
+                             "from the flags, and none starts after a file's share is spent (at least one does)")
     verify.add_argument("--quiet", action="store_true", help="no line per re-run batch, only the verdict")
     verify.set_defaults(run=_verify)
 

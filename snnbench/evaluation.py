@@ -10,7 +10,7 @@ from __future__ import annotations
 import platform
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Optional, Union
+from typing import Callable, Optional, Union
 
 import torch
 
@@ -28,7 +28,8 @@ def evaluate(model: Union[str, SpikingClassifier], benchmark: Union[str, Benchma
              name: Optional[str] = None, n_examples: Optional[int] = None, batch_size: Optional[int] = None,
              device: Union[str, torch.device] = "cpu", seed: Optional[int] = None,
              resume: Optional[PathLike] = None, fresh: bool = False, data_root: Optional[PathLike] = None,
-             progress: bool = False, zoo: Optional[PathLike] = None) -> Result:
+             progress: bool = False, zoo: Optional[PathLike] = None,
+             log: Optional[Callable[[str], None]] = None) -> Result:
     """Evaluate ``model`` on ``benchmark`` (like RobustBench's ``benchmark()``).
 
     ``model`` is a zoo name, a model from :func:`snnbench.load_model`, or any :class:`SpikingClassifier`
@@ -42,18 +43,20 @@ def evaluate(model: Union[str, SpikingClassifier], benchmark: Union[str, Benchma
     settings, snnbench's version), so that runs of other settings never touch each other's progress.
     Progress is saved there after every batch, and a run that finds its state continues where the last one
     stopped; ``fresh`` discards this evaluation's state first. A folder keeps only unfinished evaluations.
+    ``log`` receives a line per run as it finishes (``log=print`` prints them): the robust accuracy after it.
     Changes nothing process-wide: on a CPU, :func:`snnbench.allocator.retain_freed_memory` first (as
     ``snnbench evaluate`` does) makes attacks faster.
     """
     plan = plan_evaluation(model, benchmark, name=name, n_examples=n_examples, batch_size=batch_size, seed=seed,
                            device=device, zoo=zoo)
-    return run_plan(plan, resume=resume, fresh=fresh, data_root=data_root, progress=progress)
+    return run_plan(plan, resume=resume, fresh=fresh, data_root=data_root, progress=progress, log=log)
 
 
 def run_plan(plan: EvaluationPlan, *, resume: Optional[PathLike] = None, fresh: bool = False,
-             data_root: Optional[PathLike] = None, progress: bool = False, shard: Optional[Shard] = None) -> Result:
+             data_root: Optional[PathLike] = None, progress: bool = False, shard: Optional[Shard] = None,
+             log: Optional[Callable[[str], None]] = None) -> Result:
     """Run ``plan`` (from :func:`~snnbench.evaluation_plan.plan_evaluation`) to its result; ``resume``,
-    ``fresh``, ``data_root`` and ``progress`` as for :func:`evaluate`.
+    ``fresh``, ``data_root``, ``progress`` and ``log`` as for :func:`evaluate`.
 
     ``shard`` (default: the initialised ``torch.distributed`` group, else one process) spreads the runs'
     batches over processes (:mod:`snnbench.sharding`); every process must call this with the same plan, each
@@ -65,7 +68,7 @@ def run_plan(plan: EvaluationPlan, *, resume: Optional[PathLike] = None, fresh: 
     if fresh and state_path is not None:
         state_path.unlink(missing_ok=True)
     state = EvaluationState.load(state_path, plan.state_key(shard))
-    merged, done = Runner(plan, images, labels, progress, shard).execute(state, state_path)
+    merged, done = Runner(plan, images, labels, progress, shard).execute(state, state_path, log)
     result = summarize(plan, merged, done, environment(plan, shard))
     if resume is not None and Path(resume).is_dir():
         state_path.unlink(missing_ok=True)  # done: a folder keeps only unfinished evaluations

@@ -12,7 +12,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -125,9 +125,12 @@ class Runner:
         size = self.plan.settings.batch_size
         return [indices[i:i + size] for i in range(0, len(indices), size)]
 
-    def execute(self, state: EvaluationState, path: Optional[Path]) -> tuple[EvaluationState, list[Run]]:
+    def execute(self, state: EvaluationState, path: Optional[Path],
+                log: Optional[Callable[[str], None]] = None) -> tuple[EvaluationState, list[Run]]:
         """Run everything ``state`` (this process's share, saved to ``path``) does not hold yet; return the
-        merged state of all processes and the runs of the schedule, in order."""
+        merged state of all processes and the runs of the schedule, in order. ``log`` (on rank 0 only) gets the
+        clean accuracy, then each run's line as it is merged: the robust accuracy after it, as AutoAttack logs."""
+        log = log if self.shard.rank == 0 else None
         if state.clean is None:
             start = time.perf_counter()
             state.clean = self._clean()
@@ -137,6 +140,9 @@ class Runner:
             state.save(path)
         merged = EvaluationState(state.key, state.clean, state.deterministic, state.zero_gradient,
                                  clean_seconds=state.clean_seconds)
+        n, correct = len(self.labels), sum(state.clean)
+        if log is not None:
+            log(f"{'clean':<24} accuracy {100.0 * correct / n:5.1f}%  ({correct} of {n} images)")
         done = []
         for run in runs(self.bench, len(self.labels), merged.first_to_fool):
             if run.name not in state.attacks:
@@ -146,6 +152,8 @@ class Runner:
             self._run(run, state, path)
             merged.attacks[run.name] = _merge(state.attacks[run.name], self.shard.gather(state.attacks[run.name]))
             done.append(run)
+            if log is not None:
+                log(_run_line(run, merged, correct, n))
         return merged, done
 
     # --- checks -----------------------------------------------------------------------------------------
@@ -240,6 +248,16 @@ class Runner:
         purpose names the batch by its first sample, so ``batch`` must be one of :meth:`batches` of all samples."""
         return judge(self.model, self.images[batch], self.labels[batch], self.bench, self.seed,
                      f"clean/{batch[0]}").tolist()
+
+
+def _run_line(run: Run, merged: EvaluationState, correct: int, n: int) -> str:
+    """``run``'s log line: the robust accuracy once it has run (the headline so far), and what it did."""
+    progress = merged.attacks[run.name]
+    if progress.not_applicable:
+        return f"{run.name:<24} not applicable: {progress.not_applicable}"
+    fooled = {i for p in merged.attacks.values() for i in p.fooled}
+    return (f"{run.name:<24} robust {100.0 * (correct - len(fooled)) / n:5.1f}%  (attacked {len(progress.samples)}, "
+            f"first to fool {merged.first_to_fool(run)}, {progress.seconds:.0f} s)")
 
 
 def _merge(mine: AttackProgress, shares: list[AttackProgress]) -> AttackProgress:

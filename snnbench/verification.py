@@ -47,25 +47,43 @@ class Verification:
     seconds: float = 0.0
     progress: Optional[Callable[[str], None]] = field(default=None, repr=False, compare=False)
     started: float = field(default_factory=time.perf_counter, repr=False, compare=False)
+    budget: Optional[float] = None  # seconds; None: every drawn batch of every run
+    skipped: list[str] = field(default_factory=list)  # runs left unchecked when the budget ran out
+    notes: list[str] = field(default_factory=list)  # what was not re-run, and why
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
-    def check(self, line: str, mismatch: bool = False, status: Optional[str] = None) -> None:
-        """Record what was (or, with ``status``, was not) re-run, and report it as it happens."""
+    def out_of_time(self) -> bool:
+        return self.budget is not None and time.perf_counter() - self.started >= self.budget
+
+    def check(self, line: str, mismatch: bool = False) -> None:
+        """Record a re-run batch, and report it as it happens."""
         self.checked.append(line)
+        self._tell("MISMATCH" if mismatch else "ok", line)
+
+    def note(self, line: str) -> None:
+        """Record what was not re-run."""
+        self.notes.append(line)
+        self._tell("skipped", line)
+
+    def _tell(self, status: str, line: str) -> None:
         if self.progress is not None:
-            status = status or ("MISMATCH" if mismatch else "ok")
             self.progress(f"  {status:<8} {line}  ({time.perf_counter() - self.started:.0f} s)")
 
 
 def verify(path: PathLike, *, samples: Optional[int] = None, zoo: Optional[PathLike] = None,
            data_root: Optional[PathLike] = None, device: str = "cpu",
-           progress: Optional[Callable[[str], None]] = None) -> Verification:
+           progress: Optional[Callable[[str], None]] = None,
+           budget_seconds: Optional[float] = None) -> Verification:
     """Re-run the batches of result ``path`` that its flags' sha256 draws (at least ``samples`` images per run;
-    default one batch) and compare every per-sample flag; ``progress`` receives one line per re-run batch."""
-    report = Verification(Path(path), progress=progress)
+    default one batch) and compare every per-sample flag; ``progress`` receives one line per re-run batch.
+
+    With ``budget_seconds`` the runs are visited in an order drawn from the flags' sha256 (so that which runs
+    a short budget reaches is not the submitter's choice either) and no run is started once the budget is
+    spent; at least one run is always checked, and the runs left out are listed in ``skipped``."""
+    report = Verification(Path(path), progress=progress, budget=budget_seconds)
     start = report.started
     result = read_result(path)  # the schema: derived figures, flags that add up
     bench = load_protocol().benchmark(result.benchmark, result.protocol)
@@ -127,6 +145,7 @@ def _verify_clean(runner: Runner, result: Result, want: int, report: Verificatio
 def _verify_runs(runner: Runner, bench, result: Result, want: int, report: Verification) -> None:
     clean = [i for i, c in enumerate(result.clean_flags) if c == "1"]
     before: set[int] = set()
+    todo = []
     for outcome in result.attacks:
         run = Run(bench.attack(outcome.name.split("/")[0]), outcome.restart)
         fooled = {i for i, c in enumerate(outcome.fooled_flags) if c == "1"}
@@ -138,9 +157,15 @@ def _verify_runs(runner: Runner, bench, result: Result, want: int, report: Verif
                 report.problems.append(f"{report.path}: {outcome.name} is {'not ' if reason is None else ''}"
                                        f"applicable to this model, unlike what the result says")
             continue
+        todo.append((run, outcome, samples, fooled))
+    for checked, (run, outcome, samples, fooled) in enumerate(_in_budget_order(result, report, todo)):
+        if checked and report.out_of_time():
+            report.skipped.append(outcome.name)
+            continue
         batches = runner.batches(samples)
         for index in _draw(result, outcome.name, batches, want):
             _verify_batch(runner, run, outcome, batches, index, fooled, report)
+    _report_skipped(report)
 
 
 def _verify_without_run_flags(runner: Runner, bench, result: Result, want: int, report: Verification) -> None:
@@ -149,9 +174,11 @@ def _verify_without_run_flags(runner: Runner, bench, result: Result, want: int, 
     known batches; every sample they fool in a re-run must be marked not robust, and each run's fooled count
     over its drawn batches cannot exceed what it reports for the whole run. Survivors runs are not re-run."""
     clean = [i for i, c in enumerate(result.clean_flags) if c == "1"]
-    for outcome in result.attacks:
-        run = Run(bench.attack(outcome.name.split("/")[0]), outcome.restart)
-        if not run.on_clean or outcome.not_applicable:
+    todo = [(Run(bench.attack(o.name.split("/")[0]), o.restart), o) for o in result.attacks if not o.not_applicable]
+    todo = [(run, outcome) for run, outcome in todo if run.on_clean]
+    for checked, (run, outcome) in enumerate(_in_budget_order(result, report, todo)):
+        if checked and report.out_of_time():
+            report.skipped.append(outcome.name)
             continue
         batches = runner.batches(clean)
         fooled = 0
@@ -167,7 +194,22 @@ def _verify_without_run_flags(runner: Runner, bench, result: Result, want: int, 
         if fooled > outcome.attacked - outcome.robust:
             report.problems.append(f"{report.path}: {outcome.name} fooled {fooled} samples in the re-run batches "
                                    f"alone, more than the {outcome.attacked - outcome.robust} it reports")
-    report.check("survivors runs: not re-run (this result keeps no per-run fooled flags)", status="skipped")
+    _report_skipped(report)
+    report.note("survivors runs: not re-run (this result keeps no per-run fooled flags)")
+
+
+def _in_budget_order(result: Result, report: Verification, todo: list) -> list:
+    """The protocol's order without a budget; with one, an order drawn from the flags' sha256."""
+    if report.budget is None:
+        return todo
+    order = list(todo)
+    random.Random(f"{result.flags_sha256}/runs").shuffle(order)
+    return order
+
+
+def _report_skipped(report: Verification) -> None:
+    if report.skipped:
+        report.note(f"{len(report.skipped)} run(s) not re-run: the time budget was spent ({_show(report.skipped)})")
 
 
 def _verify_batch(runner: Runner, run: Run, outcome: AttackOutcome, batches: list[list[int]], index: int,

@@ -322,10 +322,24 @@ def test_cli_evaluate_keeps_unofficial_results_off_the_board(zoo, tmp_path, monk
     assert main(["evaluate", "--model", "tiny-lif", "--n-examples", "8", "--batch-size", "4", "--quiet",
                  "--out", str(board)]) == 0
     out = capsys.readouterr().out
-    assert "unofficial result" in out and "tiny-lif" in out
+    assert "unofficial result, not ranked" in out and "tiny-lif" in out
     assert not (board / "mnist-linf" / f"v{VERSION}" / "results").exists()
-    assert read_result(board / "mnist-linf" / f"v{VERSION}" / "unofficial" / "tiny-lif-n8-b4-s0.json").n_examples == 8
+    path = board / "mnist-linf" / f"v{VERSION}" / "unofficial" / "tiny-lif-n8-b4-s0.json"
+    result = read_result(path)
+    assert result.n_examples == 8
     assert not list((tmp_path / "cache").rglob("*.state.json"))  # the state file goes once the result is written
+    # Each run's robust accuracy as it finishes, as AutoAttack logs it: on the console and in a log beside the result.
+    lines = [line for line in out.splitlines() if line.split() and line.split()[0] in
+             {"clean"} | {a.name for a in result.attacks}]
+    assert len(lines) == 1 + len(result.attacks) and f"{result.clean_accuracy:5.1f}%" in lines[0]
+    assert f"robust {result.robust_accuracy:5.1f}%" in lines[-1]  # the last run's line is the headline
+    assert path.with_suffix(".log").read_text().splitlines()[1:] == lines
+    header = next(line for line in out.splitlines() if "robust" in line.split() and "clean" in line.split())
+    assert "rank" not in header.split()  # a lone unofficial row is not "rank 1"
+    flags = ["evaluate", "--model", "tiny-lif", "--n-examples", "8", "--batch-size", "4", "--quiet", "--out", str(board)]
+    assert main(flags) == 1  # never overwritten without a flag
+    assert f"{path} exists" in capsys.readouterr().err and read_result(path) == result
+    assert main(flags + ["--force"]) == 0 and "unofficial result" in capsys.readouterr().out
 
 
 def with_restarts(bench, **restarts):
@@ -421,15 +435,20 @@ def test_any_snnbench_model_evaluates_unofficially_under_a_name_that_is_no_card(
         evaluate(load_model("tiny-lif", zoo=zoo, backend="eager"), tiny_benchmark(), name="other", zoo=zoo)
 
 
-@pytest.mark.parametrize("flags, words", [
+@pytest.mark.parametrize("command, flags, words", [
+    ("verify", ["--budget-minutes", "0"], "--budget-minutes: must be a finite number above 0, got 0"),
+    ("verify", ["--budget-minutes", "nan"], "--budget-minutes: must be a finite number above 0, got nan"),
+    ("verify", ["--samples", "0"], "--samples: must be at least 1, got 0"),
+] + [("evaluate", flags, words) for flags, words in [
     (["--n-examples", "0"], "--n-examples: must be at least 1, got 0"),
     (["--n-examples", "-998"], "--n-examples: must be at least 1, got -998"),
     (["--batch-size", "-1"], "--batch-size: must be at least 1, got -1"),
     (["--batch-size", "ten"], "--batch-size: expected a whole number, got 'ten'"),
-])
-def test_cli_counts_are_refused_not_defaulted(flags, words, capsys):
+]])
+def test_cli_counts_are_refused_not_defaulted(command, flags, words, capsys):
+    target = ["--model", "mnist-convnet-lif-at"] if command == "evaluate" else ["result.json"]
     with pytest.raises(SystemExit) as stop:
-        main(["evaluate", "--model", "mnist-convnet-lif-at", *flags])
+        main([command, *target, *flags])
     assert stop.value.code == 2 and words in capsys.readouterr().err
 
 
@@ -561,6 +580,9 @@ def test_verify_reruns_drawn_batches_and_confirms_every_flag(bptt_result, tmp_pa
     assert len(report.checked) == N // BATCH + sum(-(-a.attacked // BATCH) for a in runs)
     one = verify(path)  # the default: one batch per run, drawn from the flags' sha256
     assert one.ok and len(one.checked) == 1 + len(runs)
+    tight = verify(path, budget_seconds=1e-9)  # spent at once: the clean batch and one run drawn from the flags
+    assert tight.ok and len(tight.checked) == 2 and len(tight.skipped) == len(runs) - 1
+    assert tight.checked == verify(path, budget_seconds=1e-9).checked and "time budget" in tight.notes[-1]
     assert main(["verify", str(path), "--samples", "1"]) == 0
     out = capsys.readouterr().out.splitlines()  # a line per re-run batch as it finishes, then the verdict
     assert out[0] == f"verifying {path}" and out[1].split()[:3] == ["ok", "clean", "batch"]
@@ -618,7 +640,7 @@ def test_verify_refuses_another_card_or_checks_a_result_without_per_run_flags_le
         attack.pop("fooled_flags")
     old = _verifiable(monkeypatch, tmp_path, parse_record(Result, data, "old.json"), "old.json")
     report = verify(old, samples=N)  # checked less, but checked: the headline runs against the robust flags
-    assert report.ok and report.checked[-1].startswith("survivors runs: not re-run"), report.problems
+    assert report.ok and report.notes[-1].startswith("survivors runs: not re-run"), report.problems
     fooled = next(i for i, (c, r) in enumerate(zip(data["clean_flags"], data["robust_flags"])) if c == "1" and r == "0")
     data["robust_flags"] = data["robust_flags"][:fooled] + "1" + data["robust_flags"][fooled + 1:]
     data["robust_accuracy"] += 100.0 / N
