@@ -65,20 +65,22 @@ def _subsets(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
+    from .protocol import load_protocol
     from .records import RecordError
     from .zoo import card_paths, model_card
 
+    protocol = load_protocol()
     rows, failures = [], []
     for name, path in card_paths(args.zoo).items():
         if args.dataset is not None and path.parent.name != args.dataset:
             continue
         try:
-            rows.append(_model_row(model_card(name, zoo=args.zoo)))
-        except (RecordError, FileNotFoundError) as err:
+            rows.append(_model_row(model_card(name, zoo=args.zoo), protocol))
+        except (RecordError, FileNotFoundError, ValueError) as err:
             failures.append(str(err))
     if rows:
-        print(tabulate(rows, headers=["model", "dataset", "architecture", "neuron", "T", "training",
-                                      "clean (claimed)", "weights"], floatfmt=".2f"))
+        print(tabulate(rows, headers=["model", "dataset", "architecture", "neuron", "T", "training", "stochastic",
+                                      "clean (claimed)", "robust (board in force)", "paper"], floatfmt=".2f"))
     else:
         print(f"no model cards{' for ' + args.dataset if args.dataset else ''} in {_zoo_name(args.zoo)}")
     for failure in failures:
@@ -86,14 +88,28 @@ def _models(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def _model_row(card) -> list:
+def _model_row(card, protocol) -> list:
+    from .results import leaderboard_root, read_result, result_path
+    from .training.recipe import METHOD_PAPERS
+
     training = card.training
     method = training.method if training.epsilon is None else f"{training.method} ε={training.epsilon:g}"
     if training.data is not None:
         method += f" on {training.data}"
-    sources = [s for s, given in (("file", card.weights.file), ("hub", card.weights.hub)) if given is not None]
+    robust = []
+    for benchmark in card.benchmarks:  # the committed official result under each board's version in force
+        version = protocol.benchmark(benchmark).version
+        path = result_path(leaderboard_root(), benchmark, version, card.name)
+        robust.append(f"{read_result(path).robust_accuracy:.1f}% {benchmark} v{version}" if path.exists()
+                      else f"— {benchmark} v{version}")
+    if card.paper == "snnbench":
+        paper = "trained here: " + " + ".join(METHOD_PAPERS.get(m, m) for m in training.method.split("+"))
+    else:
+        paper = f"{card.paper.authors[0]}{' et al.' if len(card.paper.authors) > 1 else ''}, {card.paper.venue} " \
+                f"{card.paper.year}"
     return [card.name, card.dataset, card.architecture.name, card.architecture.neuron.kind, card.architecture.T,
-            method, f"{card.clean_accuracy.value:.2f}% of {card.clean_accuracy.n_examples}", "+".join(sources)]
+            method, "yes (EoT)" if card.stochastic else "no", f"{card.clean_accuracy.value:.2f}% of "
+            f"{card.clean_accuracy.n_examples}", "; ".join(robust), paper]
 
 
 def _zoo_name(zoo) -> str:

@@ -137,3 +137,20 @@ def test_benchmarks_must_exist_and_match_the_dataset(tmp_path):
     problems = validate_card(card, backend="eager").problems
     assert any("has no benchmark 'mnist-l2'" in p for p in problems)
     assert any("cifar10-linf is a cifar10 benchmark, not mnist" in p for p in problems)
+
+
+def test_cli_models_shows_the_committed_robust_accuracy_stochastic_and_paper(capsys):
+    from snnbench.protocol import load_protocol
+    from snnbench.results import leaderboard_root, read_result, result_path
+
+    assert main(["models", "--dataset", "mnist"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[2:]}
+    version = load_protocol().benchmark("mnist-linf").version
+    for name, row in rows.items():
+        path = result_path(leaderboard_root(), "mnist-linf", version, name)
+        robust = f"{read_result(path).robust_accuracy:.1f}% mnist-linf v{version}" if path.exists() else \
+            f"— mnist-linf v{version}"
+        assert robust in row, row
+    assert "yes (EoT)" in rows["mnist-convnet-lif-tgo-noise"] and " no " in rows["mnist-convnet-lif-tgo"]
+    assert "trained here: Madry et al., ICLR 2018 + Liu et al., ICML 2024" in rows["mnist-convnet-lif-at-sr"]
+    assert any("%" in row.split("mnist-linf v")[0].split("of 1000")[-1] for row in rows.values())  # some result shown

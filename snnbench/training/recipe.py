@@ -25,6 +25,15 @@ from ..datasets import PathLike
 from ..records import read_yaml_record
 
 METHODS = ("bptt", "at", "rat", "trades", "sr", "tgo")
+# Where each method comes from, for `snnbench models` (the full references are in the README's "Citing").
+METHOD_PAPERS = {
+    "bptt": "Neftci et al., IEEE SPM 2019",
+    "at": "Madry et al., ICLR 2018",
+    "rat": "Ding et al., NeurIPS 2022",
+    "trades": "Zhang et al., ICML 2019",
+    "sr": "Liu et al., ICML 2024",
+    "tgo": "ICLR 2026, arXiv:2602.20548",
+}
 ADVERSARIAL = ("at", "rat", "trades")
 
 Problems = Iterator[tuple[str, str]]
