@@ -89,7 +89,7 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _model_row(card, protocol) -> list:
-    from .results import leaderboard_root, read_result, result_path
+    from .results import published_boards, read_result, result_path
     from .training.recipe import METHOD_PAPERS
 
     training = card.training
@@ -99,7 +99,7 @@ def _model_row(card, protocol) -> list:
     robust = []
     for benchmark in card.benchmarks:  # the committed official result under each board's version in force
         version = protocol.benchmark(benchmark).version
-        path = result_path(leaderboard_root(), benchmark, version, card.name)
+        path = result_path(published_boards(), benchmark, version, card.name)
         robust.append(f"{read_result(path).robust_accuracy:.1f}% {benchmark} v{version}" if path.exists()
                       else f"— {benchmark} v{version}")
     if card.paper == "snnbench":
@@ -196,18 +196,20 @@ def _evaluate_shard(args: argparse.Namespace, shard) -> int:
     from .results import leaderboard_root
     from .zoo import list_models, model_card
 
+    if args.checkpoint is not None and args.model is None:
+        raise ValueError("--checkpoint goes with --model (the card whose architecture the weights fit)")
     if args.model is not None:
-        benchmark = args.benchmark or model_card(args.model).benchmarks[0]
+        benchmark = args.benchmark or model_card(args.model, zoo=args.zoo).benchmarks[0]
         result = _evaluate_one(args, args.model, benchmark, shard)
         if result is not None and result.official:
             regenerate(leaderboard_root() if args.out is None else Path(args.out))
             print("tables regenerated")
         return 0
     bench = load_protocol().benchmark(args.missing)
-    cards = [name for name in list_models() if bench.name in model_card(name).benchmarks]
+    cards = [name for name in list_models(zoo=args.zoo) if bench.name in model_card(name, zoo=args.zoo).benchmarks]
     missing = [name for name in cards if not plan_evaluation(
         name, bench, n_examples=args.n_examples, batch_size=args.batch_size, seed=args.seed,
-        device=args.device).result_file(args.out).exists()]
+        device=args.device, zoo=args.zoo).result_file(args.out).exists()]
     if shard.rank == 0:
         print(f"{bench.label}: {len(cards)} zoo card(s), {len(missing)} without a result: {', '.join(missing) or '-'}")
     results = [_evaluate_one(args, name, bench.name, shard) for name in missing]
@@ -226,8 +228,13 @@ def _evaluate_one(args: argparse.Namespace, model: str, benchmark: str, shard):
     from .leaderboard import board_frame
     from .results import write_result
 
-    plan = plan_evaluation(model, benchmark, n_examples=args.n_examples, batch_size=args.batch_size,
-                           seed=args.seed, device=args.device)
+    subject = model
+    if args.checkpoint is not None:  # the card's architecture with other weights: recorded, and unofficial
+        from .zoo import load_model
+
+        subject = load_model(model, zoo=args.zoo, checkpoint=args.checkpoint, device=args.device)
+    plan = plan_evaluation(subject, benchmark, name=model, n_examples=args.n_examples, batch_size=args.batch_size,
+                           seed=args.seed, device=args.device, zoo=args.zoo)
     target = plan.result_file(args.out)
     if not plan.official and target.exists() and not args.force:
         raise ValueError(f"{target} exists (an earlier unofficial result with these settings): pass --force to "
@@ -265,9 +272,23 @@ def _evaluate_one(args: argparse.Namespace, model: str, benchmark: str, shard):
 
 
 def _leaderboard(args: argparse.Namespace) -> int:
-    from .leaderboard import regenerate
+    from .leaderboard import find_boards, regenerate, render_board
+    from .results import leaderboard_root, published_boards
 
-    stale = regenerate(args.dir, check=args.check, zoo=args.zoo)
+    if args.show:  # read-only: the boards of this checkout, or the ones installed with the package
+        root = Path(args.dir) if args.dir else published_boards()
+        boards = find_boards(root, args.zoo)
+        if not boards:
+            print(f"no boards in {root}")
+        for board in boards:
+            print(render_board(board).split("\n", 1)[1])  # without the "generated" comment
+        return 0
+    root = Path(args.dir) if args.dir else leaderboard_root()
+    if not root.is_dir():
+        raise ValueError(f"{root}: no leaderboard folder here (official results are written to one); "
+                         f"`snnbench leaderboard --show` prints the boards installed with snnbench, --dir names "
+                         f"another folder")
+    stale = regenerate(root, check=args.check, zoo=args.zoo)
     if args.check and stale:
         for path in stale:
             print(f"snnbench leaderboard --check: {path} differs from its regeneration", file=sys.stderr)
@@ -277,7 +298,7 @@ def _leaderboard(args: argparse.Namespace) -> int:
     if args.html:
         from .webboard import write_site
 
-        pages = write_site(args.html, args.dir, zoo=args.zoo)
+        pages = write_site(args.html, root, zoo=args.zoo)
         print(f"web board: {len(pages)} files in {args.html} (open {Path(args.html) / 'index.html'})")
     return 0
 
@@ -357,6 +378,10 @@ def build_parser() -> argparse.ArgumentParser:
                           help="evaluate every zoo card that ranks on BENCHMARK and has no result for its version "
                                "in force")
     evaluate.add_argument("--benchmark", help="default: the first benchmark on the model's card")
+    evaluate.add_argument("--zoo", help="the model-zoo folder (default: $SNNBENCH_ZOO or the repository's "
+                                        "model_zoo; only the repository's cards give official results)")
+    evaluate.add_argument("--checkpoint", help="the card's architecture with these weights (.safetensors; "
+                                               "recorded by sha256, unofficial unless they are the card's)")
     evaluate.add_argument("--n-examples", type=positive_int, help="fewer images than the protocol's (unofficial)")
     evaluate.add_argument("--batch-size", type=positive_int, help="another batch size (unofficial)")
     evaluate.add_argument("--device", default="cpu")
@@ -372,8 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     board = commands.add_parser(
         "leaderboard", help="regenerate the leaderboard tables from the result files",
-        epilog="examples: snnbench leaderboard --check (CI); snnbench leaderboard --html site/ (then open "
-               "site/index.html in a browser)")
+        epilog="examples: snnbench leaderboard --show (print every board, also from an installed package); "
+               "snnbench leaderboard --check (CI); snnbench leaderboard --html site/ (then open site/index.html)")
+    board.add_argument("--show", action="store_true", help="print the boards (read-only)")
     board.add_argument("--check", action="store_true", help="exit 1 if a committed table differs from its regeneration")
     board.add_argument("--html", metavar="DIR", help="also write the boards as a static web site into DIR")
     board.add_argument("--dir", help="the leaderboard folder (default: the repository's)")

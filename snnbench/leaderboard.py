@@ -166,7 +166,7 @@ def _protocol_note(board: Board) -> str:
     steps = bench.epsilon * 255
     epsilon = f"{round(steps)}/255" if abs(steps - round(steps)) < 1e-6 and bench.epsilon < 0.5 else f"{bench.epsilon:g}"
     return (f"{retired}L∞, ε = {epsilon}, on the first {bench.n_examples} {bench.dataset} {bench.split} "
-            f"images; seed {bench.seed}. Attacks: {attacks} (budgets in `benchmarks.yaml`).")
+            f"images; seed {bench.seed}. Attacks: {attacks} (budgets in `snnbench/benchmarks.yaml`, `snnbench protocol`).")
 
 
 def render_index(boards: list[Board]) -> str:

@@ -11,8 +11,6 @@ import dataclasses
 import difflib
 import hashlib
 import json
-import sys
-import sysconfig
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterator, Literal, Mapping, Optional
@@ -270,14 +268,8 @@ class Protocol:
 
 
 def protocol_path() -> Path:
-    """``benchmarks.yaml`` of a source checkout, else the copy installed with the package."""
-    checkout = Path(__file__).resolve().parents[1] / "benchmarks.yaml"
-    if checkout.is_file():
-        return checkout
-    installed = Path(sysconfig.get_path("data", vars={"base": sys.prefix})) / "share" / "snnbench" / "benchmarks.yaml"
-    if installed.is_file():
-        return installed
-    raise FileNotFoundError(f"benchmarks.yaml not found at {checkout} or {installed}")
+    """``benchmarks.yaml``, package data: the same file in a checkout, a wheel or ``pip install --target``."""
+    return Path(__file__).resolve().parent / "benchmarks.yaml"
 
 
 def load_protocol(path: Optional[PathLike] = None) -> Protocol:

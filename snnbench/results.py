@@ -210,9 +210,16 @@ def flags_digest(clean_flags: str, robust_flags: str) -> str:
 
 
 def leaderboard_root() -> Path:
-    """The ``leaderboard/`` of a source checkout, else ``./leaderboard``."""
+    """Where official results are written: the ``leaderboard/`` of a source checkout, else ``./leaderboard``."""
     checkout = Path(__file__).resolve().parents[1] / "leaderboard"
     return checkout if checkout.is_dir() else Path.cwd() / "leaderboard"
+
+
+def published_boards() -> Path:
+    """Where the committed boards are read from: the checkout's ``leaderboard/``, else the copy installed with
+    the package (``snnbench/boards``, read-only)."""
+    checkout = Path(__file__).resolve().parents[1] / "leaderboard"
+    return checkout if checkout.is_dir() else Path(__file__).resolve().parent / "boards"
 
 
 def result_path(leaderboard: PathLike, benchmark: str, protocol: int, model: str) -> Path:

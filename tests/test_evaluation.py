@@ -342,6 +342,33 @@ def test_cli_evaluate_keeps_unofficial_results_off_the_board(zoo, tmp_path, monk
     assert main(flags + ["--force"]) == 0 and "unofficial result" in capsys.readouterr().out
 
 
+def test_cli_evaluate_takes_a_zoo_and_other_weights_as_unofficial(zoo, tmp_path, monkeypatch, capsys):
+    """--zoo names the zoo (a zoo outside the repository's is a departure); --checkpoint evaluates the card's
+    architecture with other weights, recorded by sha256 and named as a departure."""
+    monkeypatch.delenv("SNNBENCH_ZOO", raising=False)
+    monkeypatch.chdir(tmp_path)
+    import snnbench.evaluation_plan as evaluation_plan
+    monkeypatch.setattr(evaluation_plan, "load_protocol", lambda: dataclasses.replace(
+        load_protocol(), benchmarks={"mnist-linf": tiny_benchmark(steps=1, queries=2)}))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    other = tmp_path / "other"
+    _, weights = register_tiny_model(other, "tiny-lif", seed=5)  # same card name, other weights
+    flags = ["evaluate", "--model", "tiny-lif", "--zoo", str(zoo), "--n-examples", "4", "--batch-size", "4",
+             "--quiet", "--out", str(tmp_path / "out")]
+    assert main(flags) == 0
+    assert "is not in the repository's zoo" in capsys.readouterr().out
+    with pytest.warns(UserWarning, match="is not the card's"):
+        assert main(flags + ["--checkpoint", str(weights), "--force"]) == 0
+    out = capsys.readouterr().out
+    assert "are not the card's" in out
+    result = read_result(next((tmp_path / "out").rglob("tiny-lif-n4-b4-s0.json")))
+    from snnbench.files import sha256_file
+
+    assert result.model_summary.checkpoint_sha256 == sha256_file(weights) != result.model_summary.card_sha256
+    assert main(["evaluate", "--missing", "mnist-linf", "--checkpoint", str(weights)]) == 1
+    assert "--checkpoint goes with --model" in capsys.readouterr().err
+
+
 def with_restarts(bench, **restarts):
     """``bench`` with these entries restarted (the others run once) and every allowed restart run."""
     return dataclasses.replace(bench, attacks=tuple(dataclasses.replace(a, restarts=restarts.get(a.name, 1))
