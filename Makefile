@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: evaluate test test-slow test-browser browser screenshot install validate leaderboard verify-changed bench clean
+.PHONY: evaluate test test-slow test-browser browser screenshot plots install validate leaderboard verify-changed bench clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -61,6 +61,10 @@ screenshot: install browser
 	$(VENV)/bin/snnbench leaderboard --html site
 	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1400,560 \
 		--screenshot=web-board.png file://$(CURDIR)/site/$(SCREENSHOT_BOARD)/index.html
+
+# The committed figures in docs/plots/ (shown in the README), from the committed results.
+plots: install
+	$(VENV)/bin/snnbench plot board mnist-linf --version 1 --out docs/plots
 
 bench: install
 	$(PY) benchmarks/neurons.py

@@ -322,6 +322,23 @@ def _verify(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _plot(args: argparse.Namespace) -> int:
+    from .leaderboard import find_boards
+    from .plots import plot_board
+    from .protocol import load_protocol
+    from .results import published_boards
+
+    root = Path(args.dir) if args.dir else published_boards()
+    version = args.version or load_protocol().benchmark(args.benchmark).version
+    board = next((b for b in find_boards(root, args.zoo) if (b.benchmark, b.version) == (args.benchmark, version)),
+                 None)
+    if board is None or not board.results:
+        raise ValueError(f"no results on the {args.benchmark} v{version} board in {root}")
+    paths = plot_board(board, Path(args.out) / f"{args.benchmark}-v{version}-board")
+    print("written: " + ", ".join(map(str, paths)))
+    return 0
+
+
 def _protocol(args: argparse.Namespace) -> int:
     from .protocol import load_protocol
     from .records import record_to_dict
@@ -422,6 +439,19 @@ def build_parser() -> argparse.ArgumentParser:
                              "from the flags, and none starts after a file's share is spent (at least one does)")
     verify.add_argument("--quiet", action="store_true", help="no line per re-run batch, only the verdict")
     verify.set_defaults(run=_verify)
+
+    plot = commands.add_parser(
+        "plot", help="figures from the results (PNG and SVG; needs matplotlib)",
+        epilog="example: snnbench plot board mnist-linf --version 1 --out docs/plots")
+    plots = plot.add_subparsers(dest="figure", required=True)
+    board_plot = plots.add_parser("board", help="clean vs robust accuracy of every model on a board, with the "
+                                                "overestimate (prior practice minus headline) drawn")
+    board_plot.add_argument("benchmark")
+    board_plot.add_argument("--version", type=positive_int, help="the protocol version (default: in force)")
+    board_plot.add_argument("--dir", help="the leaderboard folder (default: the repository's or the installed one)")
+    board_plot.add_argument("--zoo", help="the zoo whose cards the results must match (default: the repository's)")
+    board_plot.add_argument("--out", default="snnbench-plots", help="folder for the files (default: snnbench-plots)")
+    board_plot.set_defaults(run=_plot)
 
     protocol = commands.add_parser("protocol", help="print the protocol in force")
     protocol.add_argument("benchmark", nargs="?")
