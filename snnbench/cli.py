@@ -322,7 +322,7 @@ def _verify(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _plot(args: argparse.Namespace) -> int:
+def _plot_board(args: argparse.Namespace) -> int:
     from .leaderboard import find_boards
     from .plots import plot_board
     from .protocol import load_protocol
@@ -337,6 +337,51 @@ def _plot(args: argparse.Namespace) -> int:
     paths = plot_board(board, Path(args.out) / f"{args.benchmark}-v{version}-board")
     print("written: " + ", ".join(map(str, paths)))
     return 0
+
+
+def _plot_epsilon(args: argparse.Namespace) -> int:
+    from .plots import plot_epsilon
+    from .protocol import load_protocol
+    from .sweep import epsilon_sweep
+    from .zoo import model_card
+
+    bench = load_protocol().benchmark(args.benchmark or model_card(args.model, zoo=args.zoo).benchmarks[0])
+    epsilons = args.epsilons or [round(bench.epsilon * f, 6) for f in (0.25, 0.5, 0.75, 1.0, 1.5)]
+    points = epsilon_sweep(args.model, bench, epsilons, n_examples=args.n_examples, batch_size=args.batch_size,
+                           device=args.device, zoo=args.zoo, out=args.results, log=print)
+    paths = plot_epsilon([(e, r) for e, r, _ in points], Path(args.out) / f"{args.model}-{bench.name}-epsilon",
+                         model=args.model, protocol_epsilon=bench.epsilon)
+    print("written: " + ", ".join(map(str, paths)))
+    return 0
+
+
+def _plot_attacks(args: argparse.Namespace) -> int:
+    from .plots import plot_traces
+    from .protocol import load_protocol
+    from .traces import attack_traces
+    from .zoo import model_card
+
+    bench = load_protocol().benchmark(args.benchmark or model_card(args.model, zoo=args.zoo).benchmarks[0])
+    traces = attack_traces(args.model, bench, n_examples=args.n_examples, device=args.device, zoo=args.zoo)
+    for trace in traces:
+        print(f"{trace.name:<20} {len(trace.accuracy)} gradient evaluations, accuracy {trace.accuracy[0]:.1f}% → "
+              f"{trace.accuracy[-1]:.1f}% (output judged: {trace.final:.1f}%)" if trace.accuracy else
+              f"{trace.name:<20} nothing to attack")
+    paths = plot_traces(traces, Path(args.out) / f"{args.model}-{bench.name}-attacks", model=args.model,
+                        benchmark=bench.label)
+    print("written: " + ", ".join(map(str, paths)))
+    return 0
+
+
+def _epsilons(text: str) -> list[float]:
+    """An argparse type: comma-separated radii in (0, 1], such as ``0.02,0.05,0.1``."""
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
+    if not values or any(not 0 < v <= 1 for v in values):
+        raise argparse.ArgumentTypeError(f"every ε must lie in (0, 1], got {text!r}")
+    return values
 
 
 def _protocol(args: argparse.Namespace) -> int:
@@ -451,7 +496,33 @@ def build_parser() -> argparse.ArgumentParser:
     board_plot.add_argument("--dir", help="the leaderboard folder (default: the repository's or the installed one)")
     board_plot.add_argument("--zoo", help="the zoo whose cards the results must match (default: the repository's)")
     board_plot.add_argument("--out", default="snnbench-plots", help="folder for the files (default: snnbench-plots)")
-    board_plot.set_defaults(run=_plot)
+    board_plot.set_defaults(run=_plot_board)
+    eps_plot = plots.add_parser(
+        "epsilon", help="accuracy against ε under the reference and prior practice alone (a quick sweep of "
+                        "unofficial results)",
+        epilog="example: snnbench plot epsilon mnist-convnet-lif-at --epsilons 0.02,0.05,0.1,0.15 --n-examples 100")
+    eps_plot.add_argument("model")
+    eps_plot.add_argument("--benchmark", help="default: the first benchmark on the model's card")
+    eps_plot.add_argument("--epsilons", type=_epsilons, help="comma-separated radii (default: ¼, ½, ¾, 1 and 1½ "
+                                                             "times the benchmark's ε)")
+    eps_plot.add_argument("--n-examples", type=positive_int, default=100, help="images per point (default 100)")
+    eps_plot.add_argument("--batch-size", type=positive_int)
+    eps_plot.add_argument("--device", default="cpu")
+    eps_plot.add_argument("--zoo", help="the model-zoo folder (default: $SNNBENCH_ZOO or the repository's)")
+    eps_plot.add_argument("--results", help="where the sweep's unofficial results go (default: ./snnbench-results)")
+    eps_plot.add_argument("--out", default="snnbench-plots", help="folder for the figure (default: snnbench-plots)")
+    eps_plot.set_defaults(run=_plot_epsilon)
+    attacks_plot = plots.add_parser(
+        "attacks", help="loss and accuracy against iteration for each gradient attack of the protocol (AutoAttack "
+                        "users' convergence check)",
+        epilog="example: snnbench plot attacks mnist-convnet-lif-at --n-examples 100")
+    attacks_plot.add_argument("model")
+    attacks_plot.add_argument("--benchmark", help="default: the first benchmark on the model's card")
+    attacks_plot.add_argument("--n-examples", type=positive_int, default=100, help="first images (default 100)")
+    attacks_plot.add_argument("--device", default="cpu")
+    attacks_plot.add_argument("--zoo", help="the model-zoo folder (default: $SNNBENCH_ZOO or the repository's)")
+    attacks_plot.add_argument("--out", default="snnbench-plots", help="folder for the figure (default: snnbench-plots)")
+    attacks_plot.set_defaults(run=_plot_attacks)
 
     protocol = commands.add_parser("protocol", help="print the protocol in force")
     protocol.add_argument("benchmark", nargs="?")

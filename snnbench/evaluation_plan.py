@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Optional, Union
 
@@ -168,8 +168,7 @@ def plan_evaluation(model: Union[str, SpikingClassifier], benchmark: Union[str, 
     settings = Settings.of(bench, n_examples, batch_size, seed)
     _check_finite(subject)
     departures = settings.departures(bench) + _card_departures(bench, subject)
-    if bench.name not in protocol.benchmarks or bench != protocol.benchmark(bench.name):
-        departures.append(f"the benchmark's settings are not those of {bench.label} in force")
+    departures += _benchmark_departures(bench, protocol)
     return EvaluationPlan(subject, bench, settings, tuple(departures), str(device))
 
 
@@ -210,6 +209,20 @@ def _check_finite(subject: Subject) -> None:
     if bad:
         raise ValueError(f"{subject.name}: {len(bad)} tensor(s) of the model are not finite (NaN or inf): "
                          f"{', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}")
+
+
+def _benchmark_departures(bench: Benchmark, protocol) -> list[str]:
+    """How ``bench`` differs from the version in force of the benchmark it is named after, field by field (the
+    value itself for ε, which a sweep changes: a number must never carry another ε's label)."""
+    if bench.name not in protocol.benchmarks:
+        return [f"{bench.name} is not a benchmark of the protocol"]
+    in_force = protocol.benchmark(bench.name)
+    if bench == in_force:
+        return []
+    changed = [f.name for f in fields(Benchmark) if getattr(bench, f.name) != getattr(in_force, f.name)]
+    shown = [f"epsilon {bench.epsilon:.6g} instead of {in_force.epsilon:.6g}" if name == "epsilon" else name
+             for name in changed]
+    return [f"the benchmark's settings are not those of {in_force.label} in force: {', '.join(shown)}"]
 
 
 def _card_departures(bench: Benchmark, subject: Subject) -> list[str]:

@@ -4,16 +4,20 @@ Each figure is written twice, as ``<stem>.png`` and ``<stem>.svg``.
 
 * :func:`plot_board`: clean against robust accuracy for every model of a board, with the overestimate drawn
   as a segment from the headline (worst case over the protocol) up to what prior practice reports.
+* :func:`plot_epsilon`: the reference's and prior practice's accuracy against ε (:mod:`snnbench.sweep`).
+* :func:`plot_traces`: loss and accuracy against iteration for each gradient attack (:mod:`snnbench.traces`).
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 from .datasets import PathLike
 
 if TYPE_CHECKING:  # pragma: no cover
     from .leaderboard import Board
+    from .results import Result
+    from .traces import Trace
 
 
 def _pyplot():
@@ -59,6 +63,61 @@ def plot_board(board: "Board", stem: PathLike) -> list[Path]:
     ax.grid(alpha=0.3)
     if any(not r.reliable for r in board.results):
         ax.text(0.01, 0.01, "red: unreliable", transform=ax.transAxes, color="tab:red", fontsize=8)
+    try:
+        return _save(fig, stem)
+    finally:
+        plt.close(fig)
+
+
+def plot_epsilon(points: "list[tuple[float, Result]]", stem: PathLike, *, model: str,
+                 protocol_epsilon: Optional[float] = None) -> list[Path]:
+    """Accuracy against ε for the reference, prior practice and their per-sample worst case (``points``: ε and
+    the sweep's result at it); a dashed line marks the protocol's ε. The gap between prior practice and the
+    reference at a given ε is how much prior practice overestimates there."""
+    plt = _pyplot()
+    points = sorted(points, key=lambda p: p[0])
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    eps = [0.0] + [e for e, _ in points]
+    clean = points[0][1].clean_accuracy
+    for label, figure, style in (("prior practice (APGD-CE, training surrogate)", "prior_accuracy", "o--"),
+                                 ("reference (SA-PGD + ASSG)", "reference_accuracy", "s-"),
+                                 ("both (per-sample worst case)", "robust_accuracy", "k:")):
+        ax.plot(eps, [clean] + [getattr(r, figure) for _, r in points], style, label=label, markersize=4)
+    if protocol_epsilon is not None:
+        ax.axvline(protocol_epsilon, color="grey", linestyle="--", linewidth=1)
+        ax.text(protocol_epsilon, ax.get_ylim()[1], " protocol ε", va="top", fontsize=8, color="grey")
+    n = points[0][1].n_examples
+    ax.set_xlabel("ε (L∞, pixels in [0, 1])")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(f"{model}: accuracy against ε ({n} images, unofficial)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    try:
+        return _save(fig, stem)
+    finally:
+        plt.close(fig)
+
+
+def plot_traces(traces: "list[Trace]", stem: PathLike, *, model: str, benchmark: str) -> list[Path]:
+    """Two panels over gradient evaluations: the accuracy at each attack's current iterate (the samples it has
+    not fooled, in percent of those it attacked; a star marks its output as the board judges it) and the mean
+    loss over the samples it still attacks. Flat tails mean the budget sufficed."""
+    plt = _pyplot()
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7.5, 6.5), sharex=True)
+    for trace in traces:
+        steps = range(1, len(trace.accuracy) + 1)
+        (line,) = top.plot(steps, trace.accuracy, label=trace.name, linewidth=1.2)
+        if trace.final is not None:
+            top.plot([len(trace.accuracy)], [trace.final], "*", color=line.get_color(), markersize=9)
+        bottom.plot(steps, trace.loss, color=line.get_color(), linewidth=1.0)
+    attacked = traces[0].attacked if traces else 0
+    top.set_ylabel(f"accuracy (% of {attacked} attacked)")
+    bottom.set_ylabel("mean loss, samples still attacked")
+    bottom.set_xlabel("gradient evaluation (iteration; targeted attacks run on across targets)")
+    top.set_title(f"{model} on {benchmark}: attack convergence (first run of each gradient attack)")
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+    top.legend(fontsize=7, ncol=2)
     try:
         return _save(fig, stem)
     finally:

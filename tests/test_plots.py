@@ -20,3 +20,46 @@ def test_the_board_plot_names_every_model_and_is_reproducible(tmp_path, capsys):
     assert (tmp_path / "again" / "mnist-linf-v1-board.svg").read_text() == svg
     assert main(["plot", "board", "mnist-linf", "--version", "9", "--out", str(tmp_path)]) == 1
     assert "no results on the mnist-linf v9 board" in capsys.readouterr().err
+
+
+def test_the_epsilon_sweep_labels_every_point_with_its_epsilon(tmp_path):
+    from test_evaluation import tiny_benchmark
+    from tiny_zoo import register_tiny_model
+
+    from snnbench.plots import plot_epsilon
+    from snnbench.sweep import epsilon_sweep
+
+    register_tiny_model(tmp_path / "zoo", "tiny-lif")
+    bench = tiny_benchmark(steps=2)
+    points = epsilon_sweep("tiny-lif", bench, [0.3, 1e-6], n_examples=8, batch_size=4, zoo=tmp_path / "zoo",
+                           out=tmp_path / "results")
+    assert [e for e, _, _ in points] == [1e-6, 0.3]  # ascending, whatever the order asked
+    for epsilon, result, path in points:
+        assert path.name == f"tiny-lif-eps{epsilon:.6g}-n8-b4-s0.json" and path.parent.name == "sweeps"
+        assert not result.official and any(f"epsilon {epsilon:.6g} instead of {bench.epsilon:.6g}" in d
+                                           for d in result.departures)
+        assert [a.role for a in result.attacks] == ["reference", "prior"]  # the headline entries alone, once each
+    tiny, wide = points[0][1], points[1][1]
+    assert tiny.reference_accuracy == tiny.clean_accuracy  # a 1e-6 ball moves no decision of this model
+    assert wide.robust_accuracy <= tiny.robust_accuracy
+    files = plot_epsilon([(e, r) for e, r, _ in points], tmp_path / "eps", model="tiny-lif", protocol_epsilon=0.1)
+    assert [f.suffix for f in files] == [".png", ".svg"] and "tiny-lif" in files[1].read_text()
+
+
+def test_attack_traces_fall_monotonically_and_end_at_the_judged_output(tmp_path):
+    from test_evaluation import tiny_benchmark
+
+    from snnbench.plots import plot_traces
+    from snnbench.traces import attack_traces
+
+    bench = tiny_benchmark(steps=4)
+    traces = attack_traces("mnist-convnet-lif-bptt", bench, n_examples=12)  # undefended: the attacks do fool
+    assert [t.name for t in traces] == [a.name for a in bench.attacks if not a.gradient_free]
+    assert traces[0].attacked >= 10 and any(t.accuracy[-1] < t.accuracy[0] for t in traces)
+    for trace in traces:
+        assert len(trace.loss) == len(trace.accuracy) >= 1
+        # Attacks drop the samples they fooled and never return to them: the robust share can only fall.
+        assert all(b <= a for a, b in zip(trace.accuracy, trace.accuracy[1:])), trace
+        assert trace.final <= trace.accuracy[-1]
+    files = plot_traces(traces, tmp_path / "attacks", model="mnist-convnet-lif-bptt", benchmark=bench.label)
+    assert all(t.name in files[1].read_text() for t in traces)

@@ -112,6 +112,9 @@ class AttackContext:
     loss_fn: LossFn
     eot: int
     mode: ModeHandle
+    # Called once per gradient evaluation with the first draw's per-sample loss, logits and the labels of the
+    # samples the attack still works on (a convergence trace; see snnbench.traces). Never changes the attack.
+    observe: Optional[Callable[[Tensor, Tensor, Tensor], None]] = None
 
     def loss_and_grad(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Per-sample loss and logits of the first draw, and the input gradient averaged over draws."""
@@ -127,6 +130,8 @@ class AttackContext:
             grad_sum = grad if grad_sum is None else grad_sum + grad
             if draw == 0:
                 first_loss, first_logits = loss.detach(), logits.detach()
+        if self.observe is not None:
+            self.observe(first_loss, first_logits, y)
         return first_loss, first_logits, grad_sum / self.eot
 
     @torch.no_grad()
@@ -165,8 +170,10 @@ class Attack:
     def __call__(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
         return self.run(model, x, y).x_adv
 
-    def run(self, model: nn.Module, x: Tensor, y: Tensor) -> "AttackRun":
-        """The attack with what it did: ``x_adv`` and the gradient mode and spiking layers it ran with."""
+    def run(self, model: nn.Module, x: Tensor, y: Tensor,
+            observe: Optional[Callable[[Tensor, Tensor, Tensor], None]] = None) -> "AttackRun":
+        """The attack with what it did: ``x_adv`` and the gradient mode and spiking layers it ran with.
+        ``observe`` sees every gradient evaluation (:attr:`AttackContext.observe`)."""
         _check_inputs(type(self).__name__, x, y, getattr(model, "num_classes", None))
         generator = torch.Generator(device=x.device).manual_seed(self.seed)
         # A gradient-free attack differentiates nothing, so it needs no gradient mode (and runs on any model).
@@ -174,7 +181,7 @@ class Attack:
                          else gradient_mode(model, self.gradient.mode, **self.gradient.params))
         with _attack_setting(model, self.seed), differentiate as mode:
             eot = self.eot if self.eot is not None else (10 if getattr(model, "stochastic", False) else 1)
-            ctx = AttackContext(model, self.loss, eot, mode)
+            ctx = AttackContext(model, self.loss, eot, mode, observe)
             x_adv = self.perturb(ctx, x.detach(), y, generator)
         # The projection is a no-op but for rounding: the contract holds exactly.
         return AttackRun(project(x_adv, x, self.eps), None if self.gradient_free else self.gradient.mode,

@@ -39,9 +39,9 @@ class SAPGD(Attack):
         if self.A_values and self.gradient.mode != "assg":
             raise ValueError("SAPGD: A_values are restarts of the 'assg' gradient mode")
 
-    def run(self, model, x, y) -> AttackRun:
+    def run(self, model, x, y, observe=None) -> AttackRun:
         if not self.A_values:
-            return super().run(model, x, y)
+            return super().run(model, x, y, observe)
         fooled = torch.zeros(len(x), dtype=torch.bool, device=x.device)
         x_adv = x.detach().clone()
         layers = []
@@ -49,7 +49,7 @@ class SAPGD(Attack):
             params = {**self.gradient.params, "A": A}
             attack = SAPGD(eps=self.eps, seed=self.seed, gradient=GradientSpec("assg", params), eot=self.eot,
                            steps=self.steps)
-            run = attack.run(model, x, y)
+            run = attack.run(model, x, y, observe)
             candidate = run.x_adv
             newly = ~fooled & (candidate != x).flatten(1).any(1)  # runs return x itself unless they fooled
             x_adv[newly] = candidate[newly]
