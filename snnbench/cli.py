@@ -402,15 +402,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="snnbench", description="Adversarial robustness benchmark for SNNs.")
     parser.add_argument("--version", action="version", version=f"snnbench {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    commands.add_parser("architectures", help="list the registered architectures").set_defaults(run=_architectures)
-    commands.add_parser("subsets", help="list and verify the bundled evaluation subsets").set_defaults(run=_subsets)
+    commands.add_parser("architectures", help="list the registered architectures",
+                        epilog="example: snnbench architectures").set_defaults(run=_architectures)
+    commands.add_parser("subsets", help="list and verify the bundled evaluation subsets",
+                        epilog="example: snnbench subsets").set_defaults(run=_subsets)
 
-    models = commands.add_parser("models", help="list the registered models (the model zoo)")
+    models = commands.add_parser("models", help="list the registered models (the model zoo)",
+                                 epilog="examples: snnbench models; snnbench models --dataset cifar10")
     models.add_argument("--dataset", help="only this dataset's models")
     models.add_argument("--zoo", help="the model-zoo folder (default: $SNNBENCH_ZOO or the repository's model_zoo)")
     models.set_defaults(run=_models)
 
-    validate = commands.add_parser("validate", help="check model cards before they join the zoo")
+    validate = commands.add_parser("validate", help="check model cards before they join the zoo",
+                                   epilog="examples: snnbench validate model_zoo/mnist/mnist-convnet-lif-at.yaml; "
+                                          "snnbench validate --all (what CI runs)")
     validate.add_argument("cards", nargs="*", metavar="CARD", help="card files or registered model names")
     validate.add_argument("--all", action="store_true", help="validate every card in the zoo")
     validate.add_argument("--zoo", help="the model-zoo folder (default: $SNNBENCH_ZOO or the repository's model_zoo)")
@@ -420,7 +425,9 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--cache-dir", help="Hugging Face cache for hub weights (default: the hub's own)")
     validate.set_defaults(run=_validate)
 
-    train = commands.add_parser("train", help="train a model from a recipe: weights, card and log")
+    train = commands.add_parser("train", help="train a model from a recipe: weights, card and log",
+                                epilog="example: snnbench train model_zoo/mnist/recipes/mnist-convnet-lif-at.yaml "
+                                       "--out my_zoo/mnist (resumes from its saved state; --restart starts over)")
     train.add_argument("recipe", help="the recipe YAML file")
     train.add_argument("--out", required=True, help="folder for <name>.safetensors, <name>.yaml and logs/")
     train.add_argument("--data-dir", help="data root (default: $SNNBENCH_DATA or ~/.cache/snnbench/data)")
@@ -487,10 +494,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     plot = commands.add_parser(
         "plot", help="figures from the results (PNG and SVG; needs matplotlib)",
-        epilog="example: snnbench plot board mnist-linf --version 1 --out docs/plots")
+        epilog="examples: snnbench plot board mnist-linf; snnbench plot epsilon mnist-convnet-lif-at; snnbench "
+               "plot attacks mnist-convnet-lif-at")
     plots = plot.add_subparsers(dest="figure", required=True)
     board_plot = plots.add_parser("board", help="clean vs robust accuracy of every model on a board, with the "
-                                                "overestimate (prior practice minus headline) drawn")
+                                                "overestimate (prior practice minus headline) drawn",
+                                  epilog="example: snnbench plot board mnist-linf --version 1 --out docs/plots")
     board_plot.add_argument("benchmark")
     board_plot.add_argument("--version", type=positive_int, help="the protocol version (default: in force)")
     board_plot.add_argument("--dir", help="the leaderboard folder (default: the repository's or the installed one)")
@@ -524,7 +533,8 @@ def build_parser() -> argparse.ArgumentParser:
     attacks_plot.add_argument("--out", default="snnbench-plots", help="folder for the figure (default: snnbench-plots)")
     attacks_plot.set_defaults(run=_plot_attacks)
 
-    protocol = commands.add_parser("protocol", help="print the protocol in force")
+    protocol = commands.add_parser("protocol", help="print the protocol in force",
+                                   epilog="examples: snnbench protocol; snnbench protocol cifar10-linf-1000")
     protocol.add_argument("benchmark", nargs="?")
     protocol.set_defaults(run=_protocol)
     return parser

@@ -750,3 +750,21 @@ def test_one_process_needs_no_process_group(monkeypatch):
     with process_group_from_environment("cpu") as shard:
         assert shard == Shard(0, 1) and shard.gather("x") == ["x"] and not dist.is_initialized()
     assert not dist.is_initialized()
+
+
+def test_every_command_has_an_example_in_its_help():
+    import argparse
+
+    from snnbench.cli import build_parser
+
+    def commands(parser):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    yield sub
+                    yield from commands(sub)
+
+    found = list(commands(build_parser()))
+    assert len(found) >= 12
+    for command in found:
+        assert command.epilog and "snnbench " in command.epilog, f"{command.prog}: no example in --help"
