@@ -373,6 +373,16 @@ def _plot_attacks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_figure_arguments(parser: argparse.ArgumentParser, images: str) -> None:
+    """The arguments of every figure about one model."""
+    parser.add_argument("model")
+    parser.add_argument("--benchmark", help="default: the first benchmark on the model's card")
+    parser.add_argument("--n-examples", type=positive_int, default=100, help=f"{images} (default 100)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--zoo", help="the model-zoo folder (default: $SNNBENCH_ZOO or the repository's)")
+    parser.add_argument("--out", default="snnbench-plots", help="folder for the figure (default: snnbench-plots)")
+
+
 def _epsilons(text: str) -> list[float]:
     """An argparse type: comma-separated radii in (0, 1], such as ``0.02,0.05,0.1``."""
     try:
@@ -510,27 +520,17 @@ def build_parser() -> argparse.ArgumentParser:
         "epsilon", help="accuracy against ε under the reference and prior practice alone (a quick sweep of "
                         "unofficial results)",
         epilog="example: snnbench plot epsilon mnist-convnet-lif-at --epsilons 0.02,0.05,0.1,0.15 --n-examples 100")
-    eps_plot.add_argument("model")
-    eps_plot.add_argument("--benchmark", help="default: the first benchmark on the model's card")
+    _model_figure_arguments(eps_plot, "images per point")
     eps_plot.add_argument("--epsilons", type=_epsilons, help="comma-separated radii (default: ¼, ½, ¾, 1 and 1½ "
                                                              "times the benchmark's ε)")
-    eps_plot.add_argument("--n-examples", type=positive_int, default=100, help="images per point (default 100)")
     eps_plot.add_argument("--batch-size", type=positive_int)
-    eps_plot.add_argument("--device", default="cpu")
-    eps_plot.add_argument("--zoo", help="the model-zoo folder (default: $SNNBENCH_ZOO or the repository's)")
     eps_plot.add_argument("--results", help="where the sweep's unofficial results go (default: ./snnbench-results)")
-    eps_plot.add_argument("--out", default="snnbench-plots", help="folder for the figure (default: snnbench-plots)")
     eps_plot.set_defaults(run=_plot_epsilon)
     attacks_plot = plots.add_parser(
         "attacks", help="loss and accuracy against iteration for each gradient attack of the protocol (AutoAttack "
                         "users' convergence check)",
         epilog="example: snnbench plot attacks mnist-convnet-lif-at --n-examples 100")
-    attacks_plot.add_argument("model")
-    attacks_plot.add_argument("--benchmark", help="default: the first benchmark on the model's card")
-    attacks_plot.add_argument("--n-examples", type=positive_int, default=100, help="first images (default 100)")
-    attacks_plot.add_argument("--device", default="cpu")
-    attacks_plot.add_argument("--zoo", help="the model-zoo folder (default: $SNNBENCH_ZOO or the repository's)")
-    attacks_plot.add_argument("--out", default="snnbench-plots", help="folder for the figure (default: snnbench-plots)")
+    _model_figure_arguments(attacks_plot, "first images")
     attacks_plot.set_defaults(run=_plot_attacks)
 
     protocol = commands.add_parser("protocol", help="print the protocol in force",
