@@ -66,7 +66,7 @@ screenshot: install browser
 plots: install
 	$(VENV)/bin/snnbench plot board mnist-linf --version 1 --out docs/plots
 	$(VENV)/bin/snnbench plot attacks mnist-convnet-lif-at --n-examples 100 --out docs/plots
-	$(VENV)/bin/snnbench plot epsilon mnist-convnet-lif-at --n-examples 100 --out docs/plots --results docs/plots/sweeps
+	$(VENV)/bin/snnbench plot epsilon mnist-convnet-lif-at --n-examples 100 --out docs/plots --results docs/plots
 
 bench: install
 	$(PY) benchmarks/neurons.py
