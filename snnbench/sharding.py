@@ -60,10 +60,13 @@ def process_group_from_environment(device: str, init_method: str | None = None) 
     On leaving, every rank meets at a barrier and the group is destroyed. A process that exits with a live
     gloo group aborts at interpreter shutdown about one time in three (``terminate called without an active
     exception``, measured with two ranks on torch 2.14), which ``torchrun`` reports as a failed run after the
-    result was written. Meant for entry points: the default process group is process-wide state.
+    result was written. ``init_method`` is torch's (None: ``env://``, torchrun's ``MASTER_ADDR``/``MASTER_PORT``).
+    Meant for entry points: the default process group is process-wide state.
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     joined = world > 1 and not dist.is_initialized()
+    if joined and "RANK" not in os.environ:
+        raise ValueError(f"WORLD_SIZE is {world} but RANK is not set: start the processes with torchrun")
     if joined:
         dist.init_process_group("nccl" if str(device).startswith("cuda") else "gloo", init_method=init_method,
                                 rank=int(os.environ["RANK"]), world_size=world)

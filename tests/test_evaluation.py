@@ -750,6 +750,12 @@ def test_one_process_needs_no_process_group(monkeypatch):
     with process_group_from_environment("cpu") as shard:
         assert shard == Shard(0, 1) and shard.gather("x") == ["x"] and not dist.is_initialized()
     assert not dist.is_initialized()
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.delenv("RANK", raising=False)
+    with pytest.raises(ValueError, match="WORLD_SIZE is 2 but RANK is not set"):
+        with process_group_from_environment("cpu"):
+            pass
+    assert not dist.is_initialized()
 
 
 def test_every_command_has_an_example_in_its_help():
