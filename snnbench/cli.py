@@ -284,6 +284,12 @@ def _leaderboard(args: argparse.Namespace) -> int:
             print(render_board(board).split("\n", 1)[1])  # without the "generated" comment
         return 0
     root = Path(args.dir) if args.dir else leaderboard_root()
+    if args.html and not root.is_dir() and not args.dir:  # an installed package: the site of the shipped boards
+        from .webboard import write_site
+
+        pages = write_site(args.html, published_boards(), zoo=args.zoo)
+        print(f"web board: {len(pages)} files in {args.html} (open {Path(args.html) / 'index.html'})")
+        return 0
     if not root.is_dir():
         raise ValueError(f"{root}: no leaderboard folder here (official results are written to one); "
                          f"`snnbench leaderboard --show` prints the boards installed with snnbench, --dir names "

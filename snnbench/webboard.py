@@ -29,7 +29,7 @@ from .datasets import PathLike
 from .files import atomic_write_text
 from .leaderboard import Board, board_frame, find_boards, last_restart_gain
 from .protocol import load_protocol
-from .results import Result, leaderboard_root
+from .results import Result, published_boards
 from .zoo import card_paths, repository_zoo
 
 COLUMNS = (  # (column of board_frame, header, kind); kind "num" sorts numerically
@@ -52,10 +52,11 @@ HEADER_HELP = {
 
 
 def write_site(out: PathLike, root: Optional[PathLike] = None, zoo: Optional[PathLike] = None) -> list[Path]:
-    """Write the site for every board under ``root`` (the repository's leaderboard by default) into ``out``;
-    results are checked as ``snnbench leaderboard`` checks them. Returns the files written."""
+    """Write the site for every board under ``root`` (default: the checkout's leaderboard, else the boards
+    installed with the package) into ``out``; results are checked as ``snnbench leaderboard`` checks them.
+    Returns the files written."""
     out = Path(out)
-    root = Path(root) if root is not None else leaderboard_root()
+    root = Path(root) if root is not None else published_boards()
     boards = find_boards(root, zoo)
     cards = card_paths(zoo if zoo is not None else repository_zoo())
     pages: dict[Path, str] = {out / "index.html": _index_page(boards), out / "board.css": CSS, out / "board.js": JS}

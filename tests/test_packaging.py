@@ -112,6 +112,8 @@ def test_a_wheel_installed_outside_the_checkout_lists_shows_and_evaluates(tmp_pa
     assert "mnist-convnet-lif-at" in snnbench("models")
     shown = snnbench("leaderboard", "--show")
     assert "# mnist-linf — protocol v" in shown and "mnist-convnet-lif-bptt" in shown
+    assert "web board:" in snnbench("leaderboard", "--html", "site")  # from the installed boards
+    assert "mnist-convnet-lif-bptt" in (work / "site" / "mnist-linf" / "v1" / "index.html").read_text()
     out = snnbench("evaluate", "--model", "mnist-convnet-lif-at", "--n-examples", "10", "--batch-size", "10",
                    "--quiet")
     assert "unofficial result, not ranked" in out
