@@ -59,8 +59,8 @@ def process_group_from_environment(device: str, init_method: str | None = None) 
 
     On leaving, every rank meets at a barrier and the group is destroyed. A process that exits with a live
     gloo group aborts at interpreter shutdown about one time in three (``terminate called without an active
-    exception``, measured with two ranks on torch 2.14), which ``torchrun`` reports as a failed run after the
-    result was written. ``init_method`` is torch's (None: ``env://``, torchrun's ``MASTER_ADDR``/``MASTER_PORT``).
+    exception``; ``python benchmarks/gloo_exit.py``: 10 of 30 two-rank runs, 0 of 30 with the group destroyed,
+    torch 2.14), which ``torchrun`` reports as a failed run after the result was written. ``init_method`` is torch's (None: ``env://``, torchrun's ``MASTER_ADDR``/``MASTER_PORT``).
     Meant for entry points: the default process group is process-wide state.
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
