@@ -124,3 +124,12 @@ def test_gpu_and_cpu_give_the_same_spikes_and_flags():
     run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_smoke.py"), "--n-examples", "8"],
                          capture_output=True, text=True, timeout=1800)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_gloo_exit_script_counts_aborts_with_and_without_destroy():
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gloo_exit.py"), "--runs", "1"],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith("group left alive at exit: ") and lines[0].endswith(" of 1 runs aborted")
+    assert lines[1] == "group destroyed at exit: 0 of 1 runs aborted"  # what the CLI does never aborts
