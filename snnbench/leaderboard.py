@@ -113,13 +113,13 @@ def _reliability(result: Result) -> str:
 
 
 def render_board(board: Board) -> str:
-    protocol_note = _protocol_note(board)
+    note = protocol_note(board)
     frame = board_frame(board.results)
     table = tabulate(frame.values.tolist(), headers=list(frame.columns), tablefmt="github", floatfmt=".1f",
                      showindex=False) if len(frame) else "_No results yet._"
     restarts = ("**last restart**: the largest share of samples, in percent, that an attack's last restart was "
                 "the first to fool — how far from converged the row is. ") if "last restart" in frame.columns else ""
-    return (f"{HEADER}# {board.benchmark} — protocol v{board.version}\n\n{protocol_note}\n\n{table}\n\n"
+    return (f"{HEADER}# {board.benchmark} — protocol v{board.version}\n\n{note}\n\n{table}\n\n"
             "Accuracies in percent. **robust**: per sample, correct under every attack of the protocol (the "
             "headline). **reference**: the reference attack alone (SA-PGD + ASSG). **prior practice**: APGD-CE "
             "through the model's training surrogate alone, as SNN robustness has been reported so far. "
@@ -153,7 +153,8 @@ def protocol_problems(result: Result) -> list[str]:
     return problems
 
 
-def _protocol_note(board: Board) -> str:
+def protocol_note(board: Board) -> str:
+    """One line on the board's protocol version: whether it is in force, ε, images, seed and attacks."""
     try:
         protocol = load_protocol()
         bench = protocol.benchmark(board.benchmark, board.version)

@@ -27,7 +27,7 @@ from typing import Optional
 
 from .datasets import PathLike
 from .files import atomic_write_text
-from .leaderboard import Board, board_frame, find_boards, last_restart_gain
+from .leaderboard import Board, board_frame, find_boards, last_restart_gain, protocol_note
 from .protocol import load_protocol
 from .results import Result, published_boards
 from .zoo import card_paths, repository_zoo
@@ -144,7 +144,7 @@ def _board_page(board: Board) -> str:
              f"type=\"checkbox\"> reliable only</label> <span id=\"shown\"></span></div>\n"
              f"<div class=\"scroll\"><table class=\"board sortable\" id=\"board\"><thead><tr>{head}</tr></thead>"
              f"<tbody>{''.join(rows)}</tbody></table></div>") if rows else "<p>No results yet.</p>"
-    body = (f"<h1>{_e(board.benchmark)} — protocol v{board.version}</h1>\n<p>{_e(_protocol_line(board))}</p>\n"
+    body = (f"<h1>{_e(board.benchmark)} — protocol v{board.version}</h1>\n<p>{_e(protocol_note(board))}</p>\n"
             f"{table}\n<p class=\"legend\">Accuracies in percent; click a column to sort, again to reverse. "
             + " ".join(f"<b>{_e(k)}</b>: {_e(v)}." for k, v in HEADER_HELP.items()) + "</p>")
     return _page(f"{board.benchmark} v{board.version} — snnbench", body, 2)
@@ -212,17 +212,6 @@ def _cell(column: str, record: dict, result: Result) -> str:
     if isinstance(value, float):
         return f"<td data-sort=\"{value!r}\">{value:.1f}</td>"
     return f"<td data-sort=\"{_e(value)}\">{_e(value)}</td>"
-
-
-def _protocol_line(board: Board) -> str:
-    try:
-        bench = load_protocol().benchmark(board.benchmark, board.version)
-    except (ValueError, FileNotFoundError):
-        return ""
-    attacks = ", ".join(a.name + (f" (up to {a.restarts - 1} restarts)" if a.restarts > 1 else "")
-                        for a in bench.attacks)
-    return (f"L∞, ε = {bench.epsilon:.4g}, on the first {bench.n_examples} {bench.dataset} {bench.split} images; "
-            f"seed {bench.seed}. Attacks: {attacks}.")
 
 
 def _curve_svg(curve: list[tuple[str, float]], clean: float, width: int = 760, height: int = 260) -> str:
