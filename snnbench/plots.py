@@ -20,15 +20,15 @@ if TYPE_CHECKING:  # pragma: no cover
     from .traces import Trace
 
 
-def _pyplot():
+def _figure(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float], **subplots):
+    """A figure and its axes, without pyplot: nothing process-wide changes (no backend is chosen for the
+    caller, no figure is registered with a window manager), so plotting from a notebook leaves it as it was."""
     try:
-        import matplotlib
+        from matplotlib.figure import Figure
     except ImportError:
         raise RuntimeError("plots need matplotlib: pip install 'snnbench[plot]' (or pip install matplotlib)") from None
-    matplotlib.use("Agg")  # files only, never a window
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols, **subplots)
 
 
 def _save(fig, stem: PathLike) -> list[Path]:
@@ -48,8 +48,7 @@ def plot_board(board: "Board", stem: PathLike) -> list[Path]:
     """Clean (x) against robust accuracy (y) for every result of ``board``: a dot at the headline, an open
     circle at prior practice's figure, and the segment between them (the overestimate, in points). Unreliable
     results are drawn in red."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7.5, 5.0))
+    fig, ax = _figure(figsize=(7.5, 5.0))
     for result in sorted(board.results, key=lambda r: r.model):
         colour = "tab:blue" if result.reliable else "tab:red"
         x, low, high = result.clean_accuracy, result.robust_accuracy, result.prior_accuracy
@@ -63,10 +62,7 @@ def plot_board(board: "Board", stem: PathLike) -> list[Path]:
     ax.grid(alpha=0.3)
     if any(not r.reliable for r in board.results):
         ax.text(0.01, 0.01, "red: unreliable", transform=ax.transAxes, color="tab:red", fontsize=8)
-    try:
-        return _save(fig, stem)
-    finally:
-        plt.close(fig)
+    return _save(fig, stem)
 
 
 def plot_epsilon(points: "list[tuple[float, Result]]", stem: PathLike, *, model: str,
@@ -74,9 +70,8 @@ def plot_epsilon(points: "list[tuple[float, Result]]", stem: PathLike, *, model:
     """Accuracy against ε for the reference, prior practice and their per-sample worst case (``points``: ε and
     the sweep's result at it); a dashed line marks the protocol's ε. The gap between prior practice and the
     reference at a given ε is how much prior practice overestimates there."""
-    plt = _pyplot()
     points = sorted(points, key=lambda p: p[0])
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    fig, ax = _figure(figsize=(6.5, 4.2))
     eps = [0.0] + [e for e, _ in points]
     clean = points[0][1].clean_accuracy
     for label, figure, style in (("prior practice (APGD-CE, training surrogate)", "prior_accuracy", "o--"),
@@ -92,33 +87,30 @@ def plot_epsilon(points: "list[tuple[float, Result]]", stem: PathLike, *, model:
     ax.set_title(f"{model}: accuracy against ε ({n} images, unofficial)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    try:
-        return _save(fig, stem)
-    finally:
-        plt.close(fig)
+    return _save(fig, stem)
 
 
 def plot_traces(traces: "list[Trace]", stem: PathLike, *, model: str, benchmark: str) -> list[Path]:
-    """Two panels over gradient evaluations: the accuracy at each attack's current iterate (the samples it has
-    not fooled, in percent of those it attacked; a star marks its output as the board judges it) and the mean
-    loss over the samples it still attacks. Flat tails mean the budget sufficed."""
-    plt = _pyplot()
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7.5, 6.5), sharex=True)
+    """Panels over gradient evaluations: the accuracy at each attack's current iterate (the samples it has
+    not fooled, in percent of those it attacked; a star marks its output as the board judges it), then one
+    panel per loss (cross-entropy, DLR, targeted DLR: scales that one axis cannot share) with the mean loss
+    over the samples each attack still attacks. Flat tails mean the budget sufficed."""
+    losses = list(dict.fromkeys(t.loss_label for t in traces))  # in the order the attacks first use them
+    fig, axes = _figure(1 + len(losses), 1, figsize=(7.5, 3.5 + 2.2 * len(losses)), sharex=True, squeeze=False)
+    top, panels = axes[0, 0], {label: axes[1 + i, 0] for i, label in enumerate(losses)}
     for trace in traces:
         steps = range(1, len(trace.accuracy) + 1)
         (line,) = top.plot(steps, trace.accuracy, label=trace.name, linewidth=1.2)
         if trace.final is not None:
             top.plot([len(trace.accuracy)], [trace.final], "*", color=line.get_color(), markersize=9)
-        bottom.plot(steps, trace.loss, color=line.get_color(), linewidth=1.0)
+        panels[trace.loss_label].plot(steps, trace.loss, color=line.get_color(), linewidth=1.0)
     attacked = traces[0].attacked if traces else 0
-    top.set_ylabel(f"accuracy (% of {attacked} attacked)")
-    bottom.set_ylabel("mean loss, samples still attacked")
-    bottom.set_xlabel("gradient evaluation (iteration; targeted attacks run on across targets)")
-    top.set_title(f"{model} on {benchmark}: attack convergence (first run of each gradient attack)")
-    for ax in (top, bottom):
+    top.set_ylabel(f"accuracy,\n% of {attacked} attacked", fontsize=8)
+    for label, ax in panels.items():
+        ax.set_ylabel(f"mean {label} loss,\nsamples still attacked", fontsize=8)
+    axes[-1, 0].set_xlabel("gradient evaluation (iteration; targeted attacks run on across targets)")
+    top.set_title(f"{model} on {benchmark}: attack convergence (first run of each gradient attack)", fontsize=10)
+    for ax in axes[:, 0]:
         ax.grid(alpha=0.3)
     top.legend(fontsize=7, ncol=2)
-    try:
-        return _save(fig, stem)
-    finally:
-        plt.close(fig)
+    return _save(fig, stem)

@@ -6,7 +6,7 @@ its own seed, its budgets) attacks the clean-correct samples among the first ``n
 evaluation ``t`` records
 
     accuracy_t = 100 · |{i : not fooled by iteration t}| / |attacked|,
-    loss_t     = mean over the samples still attacked of the attack's own loss,
+    loss_t     = mean over the samples still attacked of the attack's own loss (its ``loss_label``),
 
 where "still attacked" are the samples no earlier iteration fooled (attacks drop fooled samples, whose result
 is fixed). For an attack with several passes (APGD-T's targets, SA-PGD's ``A_values``) ``t`` runs on
@@ -34,6 +34,7 @@ class Trace:
 
     name: str
     attacked: int
+    loss_label: str = "ce"  # the attack's loss (:attr:`snnbench.attacks.core.Attack.loss_label`)
     loss: list[float] = field(default_factory=list)
     accuracy: list[float] = field(default_factory=list)
     final: Optional[float] = None  # the accuracy of the attack's output, judged as the board judges
@@ -66,8 +67,8 @@ def attack_traces(model: Union[str, SpikingClassifier], benchmark: Union[str, Be
     for entry in bench.attacks:
         if entry.gradient_free:
             continue
-        trace = Trace(entry.name, len(y))
         attack = entry.build(bench.epsilon, derive_seed(seed, entry.name, 0), eot)
+        trace = Trace(entry.name, len(y), attack.loss_label)
         run = attack.run(net, x, y, trace.record)
         survived = judge(net, run.x_adv, y, bench, seed, f"{entry.name}/trace")
         trace.final = 100.0 * int(survived.sum()) / len(y) if len(y) else 100.0

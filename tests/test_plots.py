@@ -22,6 +22,24 @@ def test_the_board_plot_names_every_model_and_is_reproducible(tmp_path, capsys):
     assert "no results on the mnist-linf v9 board" in capsys.readouterr().err
 
 
+def test_plotting_changes_nothing_process_wide(tmp_path):
+    """A library call from a notebook must not pick the caller's backend or leave figures open in pyplot."""
+    import sys
+
+    import matplotlib
+
+    from snnbench.plots import plot_board
+
+    board = next(b for b in find_boards(published_boards()) if (b.benchmark, b.version) == ("mnist-linf", 1))
+    backend = dict.__getitem__(matplotlib.rcParams, "backend")  # as set, without resolving it
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    figures = pyplot.get_fignums() if pyplot else None
+    plot_board(board, tmp_path / "board")
+    assert dict.__getitem__(matplotlib.rcParams, "backend") == backend
+    assert sys.modules.get("matplotlib.pyplot") is pyplot  # not imported by the plot if it was not already
+    assert (pyplot.get_fignums() if pyplot else None) == figures
+
+
 def test_the_epsilon_sweep_labels_every_point_with_its_epsilon(tmp_path):
     from test_evaluation import tiny_benchmark
     from tiny_zoo import register_tiny_model
@@ -61,5 +79,11 @@ def test_attack_traces_fall_monotonically_and_end_at_the_judged_output(tmp_path)
         # Attacks drop the samples they fooled and never return to them: the robust share can only fall.
         assert all(b <= a for a, b in zip(trace.accuracy, trace.accuracy[1:])), trace
         assert trace.final <= trace.accuracy[-1]
+    # Each trace says which loss it followed; the plot gives each loss its own axis (CE and DLR differ in scale).
+    by_name = {t.name: t.loss_label for t in traces}
+    assert by_name["sa-pgd-assg"] == by_name["apgd-ce"] == "ce"
+    assert by_name["apgd-dlr"] == "dlr" and by_name["apgd-t-assg"] == "targeted dlr"
     files = plot_traces(traces, tmp_path / "attacks", model="mnist-convnet-lif-bptt", benchmark=bench.label)
-    assert all(t.name in files[1].read_text() for t in traces)
+    svg = files[1].read_text()
+    assert all(t.name in svg for t in traces)
+    assert all(f"mean {label} loss" in svg for label in ("ce", "dlr", "targeted dlr"))

@@ -140,6 +140,10 @@ class APGD(Attack):
     def loss(self, logits: Tensor, y: Tensor) -> Tensor:
         return dlr_loss(logits, y) if self.loss_name == "dlr" else cross_entropy(logits, y)
 
+    @property
+    def loss_label(self) -> str:
+        return self.loss_name
+
     def perturb(self, ctx: AttackContext, x: Tensor, y: Tensor, generator: torch.Generator) -> Tensor:
         tracker = FoolingTracker(x, y)
         for _ in range(self.restarts):
@@ -167,6 +171,10 @@ class APGDT(APGD):
         super().__post_init__()
         if self.targets < 1:
             raise ValueError(f"APGDT: targets must be >= 1, got {self.targets}")
+
+    @property
+    def loss_label(self) -> str:
+        return "targeted dlr"  # the loss of every run (:meth:`runs`), whatever ``loss_name`` says
 
     def runs(self, ctx: AttackContext, x: Tensor, y: Tensor) -> list[tuple[AttackContext, Tensor]]:
         logits = ctx.logits(x)

@@ -167,6 +167,12 @@ class Attack:
         """Per-sample loss the attack ascends; cross-entropy of the mean-over-time logits by default."""
         return cross_entropy(logits, y)
 
+    @property
+    def loss_label(self) -> str:
+        """The name of the loss the attack ascends, ``"ce"`` by default: values under one label share a scale
+        (a plot draws them on one axis; cross-entropy and DLR do not)."""
+        return "ce"
+
     def __call__(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
         return self.run(model, x, y).x_adv
 
