@@ -6,10 +6,13 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import yaml
 from tabulate import tabulate
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .protocol import Benchmark
 
 
 def positive_int(text: str) -> int:
@@ -199,27 +202,27 @@ def _evaluate_shard(args: argparse.Namespace, shard) -> int:
     if args.checkpoint is not None and args.model is None:
         raise ValueError("--checkpoint goes with --model (the card whose architecture the weights fit)")
     if args.model is not None:
-        benchmark = args.benchmark or model_card(args.model, zoo=args.zoo).benchmarks[0]
-        result = _evaluate_one(args, args.model, benchmark, shard)
+        name = args.benchmark or model_card(args.model, zoo=args.zoo).benchmarks[0]
+        result = _evaluate_one(args, args.model, load_protocol().benchmark(name, args.version), shard)
         if result is not None and result.official:
             regenerate(leaderboard_root() if args.out is None else Path(args.out))
             print("tables regenerated")
         return 0
-    bench = load_protocol().benchmark(args.missing)
+    bench = load_protocol().benchmark(args.missing, args.version)
     cards = [name for name in list_models(zoo=args.zoo) if bench.name in model_card(name, zoo=args.zoo).benchmarks]
     missing = [name for name in cards if not plan_evaluation(
         name, bench, n_examples=args.n_examples, batch_size=args.batch_size, seed=args.seed,
         device=args.device, zoo=args.zoo).result_file(args.out).exists()]
     if shard.rank == 0:
         print(f"{bench.label}: {len(cards)} zoo card(s), {len(missing)} without a result: {', '.join(missing) or '-'}")
-    results = [_evaluate_one(args, name, bench.name, shard) for name in missing]
+    results = [_evaluate_one(args, name, bench, shard) for name in missing]
     if any(result is not None and result.official for result in results):
         regenerate(leaderboard_root() if args.out is None else Path(args.out))
         print("tables regenerated")
     return 0
 
 
-def _evaluate_one(args: argparse.Namespace, model: str, benchmark: str, shard):
+def _evaluate_one(args: argparse.Namespace, model: str, benchmark: "Benchmark", shard):
     """Evaluate one model; rank 0 writes and prints the result (None on other ranks)."""
     from datetime import datetime, timezone
 
@@ -463,6 +466,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="evaluate every zoo card that ranks on BENCHMARK and has no result for its version "
                                "in force")
     evaluate.add_argument("--benchmark", help="default: the first benchmark on the model's card")
+    evaluate.add_argument("--version", type=positive_int,
+                          help="a retired protocol version whose board is kept (default: the version in force)")
     evaluate.add_argument("--zoo", help="the model-zoo folder (default: $SNNBENCH_ZOO or the repository's "
                                         "model_zoo; only the repository's cards give official results)")
     evaluate.add_argument("--checkpoint", help="the card's architecture with these weights (.safetensors; "

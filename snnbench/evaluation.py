@@ -8,6 +8,7 @@ finished state into the result.
 from __future__ import annotations
 
 import platform
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Optional, Union
@@ -40,7 +41,9 @@ def evaluate(model: Union[str, SpikingClassifier], benchmark: Union[str, Benchma
     card's. ``n_examples``, ``batch_size`` and ``seed`` default to the protocol's; any other value makes the
     result unofficial. ``resume`` is a state file, or a folder that holds one state file per evaluation (named
     by a digest of everything that determines the result: model, weights, card, benchmark version and
-    settings, snnbench's version), so that runs of other settings never touch each other's progress.
+    settings, snnbench's source and torch's version), so that runs of other settings never touch each other's
+    progress, and an evaluation is only ever finished by the code that began it (a state of other code is
+    named in a warning, and the evaluation starts over).
     Progress is saved there after every batch, and a run that finds its state continues where the last one
     stopped; ``fresh`` discards this evaluation's state first. A folder keeps only unfinished evaluations.
     ``log`` receives a line per run as it finishes (``log=print`` prints them): the robust accuracy after it.
@@ -67,6 +70,10 @@ def run_plan(plan: EvaluationPlan, *, resume: Optional[PathLike] = None, fresh: 
     state_path = plan.state_file(resume, shard)
     if fresh and state_path is not None:
         state_path.unlink(missing_ok=True)
+    elif resume is not None and Path(resume).is_dir() and not state_path.exists():
+        for other in plan.states_of_other_code(resume):
+            warnings.warn(f"snnbench: not resuming {other}: begun by other code (snnbench source or torch), so "
+                          f"{plan.subject.name} on {plan.bench.label} starts over", RuntimeWarning, stacklevel=2)
     state = EvaluationState.load(state_path, plan.state_key(shard))
     merged, done = Runner(plan, images, labels, progress, shard).execute(state, state_path, log)
     result = summarize(plan, merged, done, environment(plan, shard))
@@ -78,9 +85,11 @@ def run_plan(plan: EvaluationPlan, *, resume: Optional[PathLike] = None, fresh: 
 def environment(plan: EvaluationPlan, shard: Shard = Shard()) -> Environment:
     """Where and when the evaluation ran."""
     from . import __version__
+    from .source import git_revision, source_sha256
 
     return Environment(protocol=plan.bench.version, snnbench=__version__, torch=torch.__version__,
                        python=platform.python_version(), device=plan.device, threads=torch.get_num_threads(),
                        processes=shard.world,
                        seed=plan.settings.seed, date=datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-                       batch_size=plan.settings.batch_size)
+                       batch_size=plan.settings.batch_size, source_sha256=source_sha256(),
+                       revision=git_revision())

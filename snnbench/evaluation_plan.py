@@ -102,16 +102,32 @@ class EvaluationPlan:
 
     @property
     def key(self) -> str:
-        """Everything that determines the result: model, weights, card, benchmark version and settings, code."""
-        from . import __version__
+        """Everything that determines the result: model, weights, card, benchmark version and settings, code
+        (:func:`snnbench.source.source_sha256`: an evaluation is never finished by other code than began it) and
+        torch."""
+        from .source import source_sha256
 
         s = self.subject
         return json.dumps([s.name, s.weights_sha256, s.card_sha256, self.bench.name, self.bench.version,
-                           self.bench.fingerprint(), vars(self.settings), __version__])
+                           self.bench.fingerprint(), vars(self.settings), source_sha256(), torch.__version__])
 
     def state_key(self, shard: Shard = Shard()) -> str:
         """The key of one process's state: the evaluation's, and which share of its batches the process runs."""
         return self.key if shard.world == 1 else f"{self.key} {shard.label}"
+
+    def states_of_other_code(self, folder: PathLike) -> list[Path]:
+        """State files in ``folder`` of this very evaluation (model, weights, card, benchmark, settings) begun by
+        other code or another torch: never resumed (their batches would mix two codes' roundings)."""
+        mine = json.loads(self.key)
+        found = []
+        for path in sorted(Path(folder).glob(f"{self.subject.name}-*.state.json")):
+            try:
+                key, _ = json.JSONDecoder().raw_decode(json.loads(path.read_text())["key"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # not a state file: EvaluationState.load names it if it is ever this key's
+            if isinstance(key, list) and key[:7] == mine[:7] and key[7:] != mine[7:]:
+                found.append(path)
+        return found
 
     def state_file(self, resume: Optional[PathLike], shard: Shard = Shard()) -> Optional[Path]:
         """The state file: ``resume`` itself (with ``.<rank>of<W>`` before the suffix when sharded), or one file
@@ -212,17 +228,21 @@ def _check_finite(subject: Subject) -> None:
 
 
 def _benchmark_departures(bench: Benchmark, protocol) -> list[str]:
-    """How ``bench`` differs from the version in force of the benchmark it is named after, field by field (the
-    value itself for ε, which a sweep changes: a number must never carry another ε's label)."""
+    """How ``bench`` differs from the registered version it carries (the version in force, or a retired one
+    whose board is kept: re-running it with today's code is official there), field by field (the value itself
+    for ε, which a sweep changes: a number must never carry another ε's label)."""
     if bench.name not in protocol.benchmarks:
         return [f"{bench.name} is not a benchmark of the protocol"]
-    in_force = protocol.benchmark(bench.name)
-    if bench == in_force:
+    registered = next((b for b in protocol.versions(bench.name) if b.version == bench.version), None)
+    if registered is None:
+        registered = protocol.benchmark(bench.name)
+        return [f"{bench.name} has no version {bench.version}; {registered.label} is in force"]
+    if bench == registered:
         return []
-    changed = [f.name for f in fields(Benchmark) if getattr(bench, f.name) != getattr(in_force, f.name)]
-    shown = [f"epsilon {bench.epsilon:.6g} instead of {in_force.epsilon:.6g}" if name == "epsilon" else name
+    changed = [f.name for f in fields(Benchmark) if getattr(bench, f.name) != getattr(registered, f.name)]
+    shown = [f"epsilon {bench.epsilon:.6g} instead of {registered.epsilon:.6g}" if name == "epsilon" else name
              for name in changed]
-    return [f"the benchmark's settings are not those of {in_force.label} in force: {', '.join(shown)}"]
+    return [f"the benchmark's settings are not those of {registered.label}: {', '.join(shown)}"]
 
 
 def _card_departures(bench: Benchmark, subject: Subject) -> list[str]:

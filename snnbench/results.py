@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Literal, Optional
@@ -16,6 +17,8 @@ from .files import atomic_write_text
 from .records import RecordError, parse_record, record_to_dict
 
 Problems = Iterator[tuple[str, str]]
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_REVISION = re.compile(r"[0-9a-f]{40}(\+dirty)?")
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,16 @@ class Environment:
     date: str
     batch_size: Optional[int] = None  # the batch size the runs were cut into (absent from older results)
     processes: int = 1  # how many processes shared the batches (torch.distributed); seconds are summed over them
+    # The code that produced the result (snnbench.source; absent from results written before it was recorded):
+    # the digest of the package's source, and the git commit it was loaded from where there was one.
+    source_sha256: Optional[str] = None
+    revision: Optional[str] = None
+
+    def record_problems(self) -> Problems:
+        if self.source_sha256 is not None and not _HEX64.fullmatch(self.source_sha256):
+            yield "source_sha256", f"must be 64 lowercase hex digits, got {self.source_sha256!r}"
+        if self.revision is not None and not _REVISION.fullmatch(self.revision):
+            yield "revision", f"must be a 40-digit git commit, optionally with +dirty, got {self.revision!r}"
 
 
 @dataclass(frozen=True)

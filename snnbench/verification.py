@@ -16,7 +16,11 @@ batch); a number at least ``n_examples`` re-runs everything.
 What it does not guarantee: batches it did not draw are unchecked (a result with ``m`` forged batches out of
 ``B`` escapes a draw of ``k`` with probability ``C(B − m, k) / C(B, k)`` per run); and a re-run on other
 hardware or another torch version may differ in the last bit of a logit and so flip a sample on the margin,
-which it reports as a mismatch with the sample's index. A result from before per-run flags (protocol v1)
+which it reports as a mismatch with the sample's index. So may other code: a change to a kernel, a fused
+formula or a memory layout that moves a rounding moves an attack's path near a spike threshold. A result
+records the code that produced it (``environment.source_sha256``, :mod:`snnbench.source`), and a failed
+verification says when the code re-running it is another (then the result is re-run, not the code
+trusted). A result from before per-run flags (protocol v1)
 is checked less: its clean pass, and the reference's and prior practice's drawn batches against its robust
 flags and fooled counts; its survivors runs are not re-run.
 """
@@ -36,6 +40,7 @@ from .protocol import load_protocol
 from .results import AttackOutcome, Result, read_result
 from .runner import Runner
 from .schedule import Run
+from .source import source_sha256
 from .zoo import load_model, model_card
 
 
@@ -112,8 +117,22 @@ def verify(path: PathLike, *, samples: Optional[int] = None, zoo: Optional[PathL
         _verify_runs(runner, bench, result, want, report)
     else:
         _verify_without_run_flags(runner, bench, result, want, report)
+    if report.problems and result.environment.source_sha256 != source_sha256():
+        report.problems.append(f"{path}: {other_code(result)}")
     report.seconds = time.perf_counter() - start
     return report
+
+
+def other_code(result: Result) -> str:
+    """Why a mismatch may be the code's and not the result's: which code produced it, and which re-ran it."""
+    env, here = result.environment, source_sha256()
+    if env.source_sha256 is None:
+        made = f"by snnbench {env.snnbench} on {env.date}, before results recorded their code"
+    else:
+        made = f"by source {env.source_sha256[:12]}" + (f" (git {env.revision[:12]})" if env.revision else "")
+    return (f"the result was produced {made}; this is source {here[:12]}: numerics may differ, so re-run "
+            f"the evaluation with this code (snnbench evaluate --model {result.model} --benchmark "
+            f"{result.benchmark} --version {result.protocol})")
 
 
 def _draw(result: Result, purpose: str, batches: list[list[int]], want: int) -> list[int]:

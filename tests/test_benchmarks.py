@@ -133,3 +133,14 @@ def test_gloo_exit_script_counts_aborts_with_and_without_destroy():
     lines = run.stdout.splitlines()
     assert lines[0].startswith("group left alive at exit: ") and lines[0].endswith(" of 1 runs aborted")
     assert lines[1] == "group destroyed at exit: 0 of 1 runs aborted"  # what the CLI does never aborts
+
+
+@pytest.mark.slow
+def test_the_reference_replay_reproduces_a_committed_v2_batch_sample_for_sample():
+    result = ROOT / "leaderboard" / "mnist-linf" / "v2" / "results" / "mnist-convnet-lif-bptt.json"
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "replay_reference.py"), "mnist-convnet-lif-bptt",
+                          str(result), "--batches", "3"], capture_output=True, text=True, timeout=1200)
+    assert run.returncode == 0, run.stderr
+    line = run.stdout.strip().splitlines()[-1]
+    assert line.startswith("batch 3: fooled ") and "only here [], only there []" in line, line
+    assert line.endswith("fooled here but robust in the result: []"), line

@@ -185,6 +185,56 @@ def test_a_state_file_of_another_evaluation_is_refused(zoo, tmp_path):
         run(zoo, bench=tiny_benchmark(steps=1, queries=2), seed=1, resume=state)
 
 
+def test_a_state_made_by_other_code_is_not_resumed(zoo, tmp_path, monkeypatch):
+    """An evaluation is finished by the code that began it: a state from other code (another rounding in a
+    kernel) is refused, and the result records which code produced it."""
+    from snnbench import source
+
+    state = tmp_path / "state.json"
+    bench = tiny_benchmark(steps=1, queries=2)
+    result = run(zoo, bench=bench, resume=state)
+    assert result.environment.source_sha256 == source.source_sha256()
+    assert result.environment.revision == source.git_revision()
+    from snnbench.runner import EvaluationState
+
+    folder = tmp_path / "states"
+    folder.mkdir()
+    original = EvaluationState.save
+
+    def save_and_stop(self, path):  # interrupted after its first save
+        original(self, path)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(EvaluationState, "save", save_and_stop)
+    with pytest.raises(KeyboardInterrupt):
+        run(zoo, bench=bench, resume=folder)
+    monkeypatch.setattr(EvaluationState, "save", original)
+    begun = list(folder.glob("*.state.json"))
+    monkeypatch.setattr(source, "source_sha256", lambda: "f" * 64)  # then the code changes
+    with pytest.raises(ValueError, match="belongs to another evaluation"):
+        run(zoo, bench=bench, resume=state)
+    with pytest.warns(RuntimeWarning, match=f"not resuming {begun[0]}: begun by other code"):
+        again = run(zoo, bench=bench, resume=folder)  # starts over, and says so
+    assert _comparable(again) == _comparable(result) and list(folder.glob("*.state.json")) == begun
+
+
+def test_a_retired_version_is_official_on_its_own_board_and_an_unknown_one_is_named():
+    from snnbench.evaluation_plan import _benchmark_departures
+
+    protocol = load_protocol()
+    old = protocol.benchmark("mnist-linf", 1)
+    assert VERSION > 1 and _benchmark_departures(old, protocol) == []  # re-running v1 with today's code
+    assert _benchmark_departures(dataclasses.replace(old, epsilon=0.05), protocol) == [
+        "the benchmark's settings are not those of mnist-linf v1: epsilon 0.05 instead of 0.1"]
+    assert _benchmark_departures(dataclasses.replace(old, version=VERSION + 5), protocol) == [
+        f"mnist-linf has no version {VERSION + 5}; mnist-linf v{VERSION} is in force"]
+
+
+def test_cli_evaluate_names_a_version_the_protocol_does_not_know(capsys):
+    assert main(["evaluate", "--model", "mnist-convnet-lif-at", "--version", "9"]) == 1
+    assert f"mnist-linf has no version 9; the protocol knows v1, v{VERSION}" in capsys.readouterr().err
+
+
 @pytest.fixture
 def official_result(tiny_result):
     """A tiny evaluation dressed as an official result (the real protocol takes minutes)."""
@@ -637,6 +687,7 @@ def test_verify_catches_a_forgery_that_every_count_agrees_with(bptt_result, tmp_
     path = _verifiable(monkeypatch, tmp_path, forged)
     report = verify(path, samples=N)
     assert not report.ok and any(f"they differ on samples {sample}" in p for p in report.problems), report.problems
+    assert not any("numerics may differ" in p for p in report.problems)  # same code: the result is at fault
     assert main(["verify", str(path), "--samples", str(N)]) == 1
     printed = capsys.readouterr()
     assert "FAIL" in printed.err and sum(line.split()[0] == "MISMATCH" for line in printed.out.splitlines()[1:-1]) == 1
@@ -665,6 +716,7 @@ def test_verify_refuses_another_card_or_checks_a_result_without_per_run_flags_le
     data = record_to_dict(bptt_result)
     for attack in data["attacks"]:
         attack.pop("fooled_flags")
+    data["environment"].pop("source_sha256")  # as a v1 result: from before results recorded their code
     old = _verifiable(monkeypatch, tmp_path, parse_record(Result, data, "old.json"), "old.json")
     report = verify(old, samples=N)  # checked less, but checked: the headline runs against the robust flags
     assert report.ok and report.notes[-1].startswith("survivors runs: not re-run"), report.problems
@@ -678,6 +730,7 @@ def test_verify_refuses_another_card_or_checks_a_result_without_per_run_flags_le
     forged = _verifiable(monkeypatch, tmp_path, parse_record(Result, data, "forged.json"), "forged.json")
     report = verify(forged, samples=N)
     assert any("that the result calls robust" in p for p in report.problems), report.problems
+    assert "before results recorded their code" in report.problems[-1]  # the mismatch may be the code's
 
 
 SHARD_SCRIPT = """
