@@ -76,7 +76,7 @@ def test_convergence_script_adds_attacks_on_the_survivors_and_resumes(tmp_path):
     import json
 
     command = [sys.executable, str(ROOT / "benchmarks" / "convergence.py"), "--model", "mnist-convnet-lif-at",
-               "--n-examples", "6", "--results", str(tmp_path / "runs"), "--only", "apgd-ce-assg"]
+               "--version", "1", "--n-examples", "6", "--results", str(tmp_path / "runs"), "--only", "apgd-ce-assg"]
     first = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr
     record = json.loads((tmp_path / "runs" / "mnist-linf-v1" / "mnist-convnet-lif-at-first6.json").read_text())
