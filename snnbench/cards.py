@@ -22,11 +22,9 @@ from .encoding import ENCODINGS
 from .interop import BUILDERS, build_library_model, library_problems
 from .neurons import NeuronSpec
 from .surrogates import Surrogate
-from .records import RecordError, read_yaml_record, record_to_dict
+from .records import COMMIT, SHA256, RecordError, read_yaml_record, record_to_dict
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
-SHA256 = re.compile(r"^[0-9a-f]{64}$")
-COMMIT = re.compile(r"^[0-9a-f]{40}$")
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 # `snnbench validate` recomputes the claim on at most this many images of the evaluation set.
 MAX_CLAIM_EXAMPLES = 1000

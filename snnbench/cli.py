@@ -464,7 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model", help="a registered model (`snnbench models`)")
     evaluate.add_argument("--missing", metavar="BENCHMARK",
                           help="evaluate every zoo card that ranks on BENCHMARK and has no result for its version "
-                               "in force")
+                               "(--version, default: the one in force)")
     evaluate.add_argument("--benchmark", help="default: the first benchmark on the model's card")
     evaluate.add_argument("--version", type=positive_int,
                           help="a retired protocol version whose board is kept (default: the version in force)")

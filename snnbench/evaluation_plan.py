@@ -105,11 +105,18 @@ class EvaluationPlan:
         """Everything that determines the result: model, weights, card, benchmark version and settings, code
         (:func:`snnbench.source.source_sha256`: an evaluation is never finished by other code than began it) and
         torch."""
+        return json.dumps(self._evaluation_key() + self._code_key())
+
+    def _evaluation_key(self) -> list:
+        s = self.subject
+        return [s.name, s.weights_sha256, s.card_sha256, self.bench.name, self.bench.version, self.bench.fingerprint(),
+                vars(self.settings)]
+
+    @staticmethod
+    def _code_key() -> list:
         from .source import source_sha256
 
-        s = self.subject
-        return json.dumps([s.name, s.weights_sha256, s.card_sha256, self.bench.name, self.bench.version,
-                           self.bench.fingerprint(), vars(self.settings), source_sha256(), torch.__version__])
+        return [source_sha256(), torch.__version__]
 
     def state_key(self, shard: Shard = Shard()) -> str:
         """The key of one process's state: the evaluation's, and which share of its batches the process runs."""
@@ -118,14 +125,14 @@ class EvaluationPlan:
     def states_of_other_code(self, folder: PathLike) -> list[Path]:
         """State files in ``folder`` of this very evaluation (model, weights, card, benchmark, settings) begun by
         other code or another torch: never resumed (their batches would mix two codes' roundings)."""
-        mine = json.loads(self.key)
+        mine = json.loads(json.dumps(self._evaluation_key()))  # as a state file holds it (tuples as lists)
         found = []
         for path in sorted(Path(folder).glob(f"{self.subject.name}-*.state.json")):
             try:
                 key, _ = json.JSONDecoder().raw_decode(json.loads(path.read_text())["key"])
             except (OSError, ValueError, KeyError, TypeError):
                 continue  # not a state file: EvaluationState.load names it if it is ever this key's
-            if isinstance(key, list) and key[:7] == mine[:7] and key[7:] != mine[7:]:
+            if isinstance(key, list) and key[:len(mine)] == mine and key[len(mine):] != self._code_key():
                 found.append(path)
         return found
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 from collections import abc
 from pathlib import Path
 import types
@@ -23,6 +24,10 @@ import typing
 from typing import Any, Literal, Mapping, Sequence, TypeVar, Union
 
 import yaml
+
+# Fields that name bytes or a commit: a sha256 and a full git commit hash, in lowercase hex.
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 T = TypeVar("T")
 _UNION_TYPES = (Union, getattr(types, "UnionType", Union))  # ``X | Y`` hints exist from Python 3.10

@@ -7,18 +7,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Literal, Optional
 
 from .datasets import PathLike
 from .files import atomic_write_text
-from .records import RecordError, parse_record, record_to_dict
+from .records import COMMIT, SHA256, RecordError, parse_record, record_to_dict
 
 Problems = Iterator[tuple[str, str]]
-_HEX64 = re.compile(r"[0-9a-f]{64}")
-_REVISION = re.compile(r"[0-9a-f]{40}(\+dirty)?")
 
 
 @dataclass(frozen=True)
@@ -103,9 +100,9 @@ class Environment:
     revision: Optional[str] = None
 
     def record_problems(self) -> Problems:
-        if self.source_sha256 is not None and not _HEX64.fullmatch(self.source_sha256):
+        if self.source_sha256 is not None and not SHA256.fullmatch(self.source_sha256):
             yield "source_sha256", f"must be 64 lowercase hex digits, got {self.source_sha256!r}"
-        if self.revision is not None and not _REVISION.fullmatch(self.revision):
+        if self.revision is not None and not COMMIT.fullmatch(self.revision.removesuffix("+dirty")):
             yield "revision", f"must be a 40-digit git commit, optionally with +dirty, got {self.revision!r}"
 
 
