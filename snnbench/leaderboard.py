@@ -15,6 +15,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from .datasets import PathLike
+from .diagnostics import diagnostic_problems
 from .files import atomic_write_text
 from .protocol import load_protocol
 from .results import Result, leaderboard_root, results_in
@@ -129,9 +130,10 @@ def render_board(board: Board) -> str:
 
 
 def protocol_problems(result: Result) -> list[str]:
-    """How ``result`` differs from the protocol version it names: the number of images, the seed, and the runs
+    """How ``result`` differs from the protocol version it names: the number of images, the seed, the runs
     (names, order and restarts must be exactly what :func:`snnbench.schedule.runs` lays out, given the
-    result's own first-to-fool counts)."""
+    result's own first-to-fool counts) and the diagnostics its outcomes determine
+    (:mod:`snnbench.diagnostics`)."""
     try:
         bench = load_protocol().benchmark(result.benchmark, result.protocol)
     except ValueError as err:
@@ -150,6 +152,8 @@ def protocol_problems(result: Result) -> list[str]:
     if expected is not None and [a.name for a in result.attacks] != expected:
         problems.append(f"ran {', '.join(a.name for a in result.attacks)}; {bench.label} schedules "
                         f"{', '.join(expected)}")
+    problems += diagnostic_problems(bench, result.n_examples, result.clean_flags.count("1"), result.attacks,
+                                    result.model_summary.stochastic, result.diagnostics)
     return problems
 
 

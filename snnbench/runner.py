@@ -134,8 +134,8 @@ class Runner:
         if state.clean is None:
             start = time.perf_counter()
             state.clean = self._clean()
-            state.deterministic = self._deterministic()
-            state.zero_gradient = self._zero_gradients(state.clean)
+            state.deterministic = self.deterministic()
+            state.zero_gradient = self.zero_gradients(state.clean)
             state.clean_seconds = time.perf_counter() - start
             state.save(path)
         merged = EvaluationState(state.key, state.clean, state.deterministic, state.zero_gradient,
@@ -170,13 +170,14 @@ class Runner:
         return flags
 
     @torch.no_grad()
-    def _deterministic(self) -> bool:
+    def deterministic(self) -> bool:
+        """The same input gives the same logits twice (a model declared stochastic passes by declaration)."""
         if self.model.stochastic:
             return True  # declared stochastic: nothing to check
         x = self.images[:self.plan.settings.batch_size]
         return bool(torch.equal(self.model(x), self.model(x)))
 
-    def _zero_gradients(self, clean: list[bool]) -> int:
+    def zero_gradients(self, clean: list[bool]) -> int:
         """How many clean-correct samples have an input gradient of exactly zero through the training surrogate."""
         indices = [i for i, ok in enumerate(clean) if ok]
         zero = 0

@@ -11,11 +11,12 @@ from __future__ import annotations
 from typing import Iterable, Iterator
 
 from .cards import Paper
+from .diagnostics import model_diagnostics, outcome_diagnostics
 from .evaluation_plan import EvaluationPlan, Subject
 from .neurons import spiking_layers
 from .results import AttackOutcome, Diagnostic, Environment, ModelSummary, Result, flags_digest
 from .runner import AttackProgress, EvaluationState
-from .schedule import Run, unconverged
+from .schedule import Run
 
 
 def summarize(plan: EvaluationPlan, state: EvaluationState, done: list[Run], environment: Environment) -> Result:
@@ -37,7 +38,7 @@ def summarize(plan: EvaluationPlan, state: EvaluationState, done: list[Run], env
     clean_flags = "".join("1" if ok else "0" for ok in clean)
     robust_flags = "".join("1" if ok else "0" for ok in robust)
     robust_accuracy, prior = percent(robust), alone("prior")
-    diagnostics = tuple(_diagnostics(plan, state, done, outcomes, robust_accuracy > percent(clean)))
+    diagnostics = tuple(_diagnostics(plan, state, outcomes, robust_accuracy > percent(clean)))
     return Result(
         model=plan.subject.name, benchmark=bench.name, protocol=bench.version, official=plan.official,
         departures=plan.departures, n_examples=n, clean_accuracy=percent(clean),
@@ -76,38 +77,11 @@ def _outcome(run: Run, progress: AttackProgress, first_to_fool: int, fooled_flag
                          gradient_free=entry.gradient_free)
 
 
-def _diagnostics(plan: EvaluationPlan, state: EvaluationState, done: list[Run],
+def _diagnostics(plan: EvaluationPlan, state: EvaluationState,
                  outcomes: tuple[AttackOutcome, ...], robust_above_clean: bool) -> Iterator[Diagnostic]:
-    bench, model = plan.bench, plan.subject.model
-    limits, attacked = bench.diagnostics, max(sum(state.clean), 1)
-    zero = 100.0 * state.zero_gradient / attacked
-    if zero >= limits.zero_gradient_percent:
-        yield Diagnostic("zero-gradient", f"{zero:.1f}% of the clean-correct samples have an input gradient of "
-                         f"exactly zero through the training surrogate", True)
-    elif state.zero_gradient:
-        yield Diagnostic("zero-gradient", f"{state.zero_gradient} clean-correct samples have a zero input "
-                         f"gradient through the training surrogate", False)
-    # Gradient-free attacks run after every gradient attack (the schedule puts them last), so what they are
-    # the first to fool, every gradient attack missed.
-    for run, outcome in zip(done, outcomes):
-        if run.entry.gradient_free and outcome.first_to_fool:
-            gain = 100.0 * outcome.first_to_fool / attacked
-            yield Diagnostic("gradient-free-gain", f"{outcome.name} fooled {outcome.first_to_fool} samples "
-                             f"({gain:.1f}%) that every gradient attack missed: a sign of gradient masking",
-                             gain > limits.square_gain_percent)
-    n = plan.settings.n_examples
-    for run in unconverged(bench, n, done, state.first_to_fool):
-        yield Diagnostic("not-converged", f"{run.name}, the last restart the protocol allows, still fooled "
-                         f"{state.first_to_fool(run)} samples (at least {limits.restart_gain_percent}% of {n}): "
-                         f"one more restart would still lower the headline", True)
-    for outcome in outcomes:
-        if outcome.not_applicable:
-            yield Diagnostic("not-applicable", f"{outcome.name} did not run: {outcome.not_applicable}", False)
-    if model.stochastic and bench.stochastic.eot == 1:
-        yield Diagnostic("no-eot", "a stochastic model was attacked without EoT", True)
-    if not state.deterministic:
-        yield Diagnostic("nondeterministic", "the same input gave different logits on a model whose card "
-                         "says it is deterministic", True)
+    bench, model, clean = plan.bench, plan.subject.model, sum(state.clean)
+    yield from model_diagnostics(bench, clean, state.zero_gradient, state.deterministic)
+    yield from outcome_diagnostics(bench, plan.settings.n_examples, clean, outcomes, model.stochastic)
     if robust_above_clean:  # cannot happen by construction; a guard against a broken aggregation
         yield Diagnostic("robust-above-clean", "robust accuracy exceeds clean accuracy", True)
 

@@ -4,8 +4,9 @@ A result records, per run, which samples it fooled (``fooled_flags``); its schem
 derived figure follows from them. Verification checks that they are what the registered model does: it loads
 the model from its card (whose file, weights and built model must hash as the result records), rebuilds each
 run's samples from the flags (every clean-correct sample, or those no earlier run fooled), and re-runs a
-sample of the batches: the clean pass and, for every run, batches with its own seed
-``(seed, run name, batch index)``. Every sample of a re-run batch must come out as the result says, for a
+sample of the batches: the clean pass, the checks before the attacks (zero input gradients on every
+clean-correct sample and determinism, whose diagnostics must be the result's) and, for every run, batches
+with its own seed ``(seed, run name, batch index)``. Every sample of a re-run batch must come out as the result says, for a
 stochastic model too (its noise is drawn from seeded streams, so a re-run on the same software repeats it).
 
 Which batches is not the caller's choice: they are drawn by a generator seeded with the result's
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from .datasets import PathLike
+from .diagnostics import OF_THE_MODEL, mismatch, model_diagnostics
 from .evaluation_plan import plan_evaluation
 from .leaderboard import protocol_problems
 from .protocol import load_protocol
@@ -113,6 +115,7 @@ def verify(path: PathLike, *, samples: Optional[int] = None, zoo: Optional[PathL
     runner = Runner(plan, images, labels)
     want = batch_size if samples is None else samples
     _verify_clean(runner, result, want, report)
+    _verify_model_checks(runner, bench, result, report)
     if all(a.fooled_flags is not None for a in result.attacks):
         _verify_runs(runner, bench, result, want, report)
     else:
@@ -159,6 +162,17 @@ def _verify_clean(runner: Runner, result: Result, want: int, report: Verificatio
             report.problems.append(f"{report.path}: clean batch {index + 1}: samples {_show(wrong)} are judged "
                                    f"otherwise than clean_flags say")
         report.check(f"clean batch {index + 1} of {len(batches)} ({len(batch)} images)", len(wrong) > 0)
+
+
+def _verify_model_checks(runner: Runner, bench, result: Result, report: Verification) -> None:
+    """The diagnostics that need the model (:data:`snnbench.diagnostics.OF_THE_MODEL`): zero input gradients on
+    every clean-correct sample and determinism, recomputed and compared with those the result states."""
+    clean = [c == "1" for c in result.clean_flags]
+    zero, deterministic = runner.zero_gradients(clean), runner.deterministic()
+    found = mismatch(model_diagnostics(bench, sum(clean), zero, deterministic), result.diagnostics, OF_THE_MODEL)
+    if found is not None:
+        report.problems.append(f"{report.path}: " + found.format(source="the model's checks give"))
+    report.check(f"zero gradients ({zero} of {sum(clean)} clean-correct samples) and determinism", found is not None)
 
 
 def _verify_runs(runner: Runner, bench, result: Result, want: int, report: Verification) -> None:

@@ -19,7 +19,7 @@ from snnbench.summary import percent, worst_case
 from snnbench.leaderboard import regenerate
 from snnbench.protocol import GradientConfig, load_protocol
 from snnbench.records import RecordError, parse_record, record_to_dict
-from snnbench.results import Result, flags_digest, read_result, result_path, write_result
+from snnbench.results import Diagnostic, Result, flags_digest, read_result, result_path, write_result
 from snnbench.zoo import load_model
 from tiny_zoo import card_data, register_tiny_model
 
@@ -654,16 +654,31 @@ def test_verify_reruns_drawn_batches_and_confirms_every_flag(bptt_result, tmp_pa
     report = verify(path, samples=N)  # every batch
     assert report.ok, report.problems
     runs = [a for a in bptt_result.attacks if not a.not_applicable and a.attacked]
-    assert len(report.checked) == N // BATCH + sum(-(-a.attacked // BATCH) for a in runs)
+    # Every clean batch, the checks before the attacks (zero gradients, determinism), every batch of every run.
+    assert len(report.checked) == N // BATCH + 1 + sum(-(-a.attacked // BATCH) for a in runs)
     one = verify(path)  # the default: one batch per run, drawn from the flags' sha256
-    assert one.ok and len(one.checked) == 1 + len(runs)
-    tight = verify(path, budget_seconds=1e-9)  # spent at once: the clean batch and one run drawn from the flags
-    assert tight.ok and len(tight.checked) == 2 and len(tight.skipped) == len(runs) - 1
+    assert one.ok and len(one.checked) == 2 + len(runs)
+    tight = verify(path, budget_seconds=1e-9)  # spent at once: the clean batch, the checks, one run drawn
+    assert tight.ok and len(tight.checked) == 3 and len(tight.skipped) == len(runs) - 1
     assert tight.checked == verify(path, budget_seconds=1e-9).checked and "time budget" in tight.notes[-1]
     assert main(["verify", str(path), "--samples", "1"]) == 0
     out = capsys.readouterr().out.splitlines()  # a line per re-run batch as it finishes, then the verdict
     assert out[0] == f"verifying {path}" and out[1].split()[:3] == ["ok", "clean", "batch"]
     assert len(out) == 2 + len(one.checked) and out[-1].startswith(f"ok    {path}: re-ran {len(one.checked)} batch")
+    # A doubt the model's checks do not give is caught, and so is the zero-gradient diagnostic toggled (dropped
+    # where the evaluation stated one, invented where it did not).
+    doubt = Diagnostic("nondeterministic", "the same input gave different logits", True)
+    invented = _verifiable(monkeypatch, tmp_path, dataclasses.replace(
+        bptt_result, diagnostics=bptt_result.diagnostics + (doubt,), reliable=False), "invented.json")
+    report = verify(invented)
+    assert any("nondeterministic (unreliable)" in p and "but the model's checks give" in p
+               for p in report.problems), report.problems
+    kept = tuple(d for d in bptt_result.diagnostics if d.code != "zero-gradient")
+    if len(kept) == len(bptt_result.diagnostics):
+        kept += (Diagnostic("zero-gradient", "3 clean-correct samples have a zero input gradient", False),)
+    toggled = _verifiable(monkeypatch, tmp_path, dataclasses.replace(
+        bptt_result, diagnostics=kept, reliable=not any(d.unreliable for d in kept)), "toggled.json")
+    assert any("zero-gradient" in p for p in verify(toggled).problems)
 
 
 @pytest.mark.slow
