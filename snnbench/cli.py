@@ -92,19 +92,24 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _model_row(card, protocol) -> list:
+    from .protocol import epsilon_label
     from .results import published_boards, read_result, result_path
     from .training.recipe import METHOD_PAPERS
 
     training = card.training
-    method = training.method if training.epsilon is None else f"{training.method} ε={training.epsilon:g}"
+    method = training.method if training.epsilon is None else f"{training.method} ε={epsilon_label(training.epsilon)}"
     if training.data is not None:
         method += f" on {training.data}"
     robust = []
     for benchmark in card.benchmarks:  # the committed official result under each board's version in force
         version = protocol.benchmark(benchmark).version
         path = result_path(published_boards(), benchmark, version, card.name)
-        robust.append(f"{read_result(path).robust_accuracy:.1f}% {benchmark} v{version}" if path.exists()
-                      else f"— {benchmark} v{version}")
+        if path.exists():
+            result = read_result(path)
+            doubt = "" if result.reliable else " (unreliable)"  # an upper bound the board flags
+            robust.append(f"{result.robust_accuracy:.1f}%{doubt} {benchmark} v{version}")
+        else:
+            robust.append(f"— {benchmark} v{version}")
     if card.paper == "snnbench":
         paper = "trained here: " + " + ".join(METHOD_PAPERS.get(m, m) for m in training.method.split("+"))
     else:

@@ -17,7 +17,7 @@ from tabulate import tabulate
 from .datasets import PathLike
 from .diagnostics import diagnostic_problems
 from .files import atomic_write_text
-from .protocol import load_protocol
+from .protocol import epsilon_label, load_protocol
 from .results import Result, leaderboard_root, results_in
 from .schedule import runs
 from .zoo import card_paths, repository_zoo
@@ -168,9 +168,7 @@ def protocol_note(board: Board) -> str:
                f"is); this board is kept as it was. ") if bench is not protocol.benchmark(board.benchmark) else ""
     attacks = ", ".join(a.name + (f" (up to {a.restarts - 1} restarts)" if a.restarts > 1 else "")
                         for a in bench.attacks)
-    steps = bench.epsilon * 255
-    epsilon = f"{round(steps)}/255" if abs(steps - round(steps)) < 1e-6 and bench.epsilon < 0.5 else f"{bench.epsilon:g}"
-    return (f"{retired}L∞, ε = {epsilon}, on the first {bench.n_examples} {bench.dataset} {bench.split} "
+    return (f"{retired}L∞, ε = {epsilon_label(bench.epsilon)}, on the first {bench.n_examples} {bench.dataset} {bench.split} "
             f"images; seed {bench.seed}. Attacks: {attacks} (budgets in `snnbench/benchmarks.yaml`, `snnbench protocol`).")
 
 

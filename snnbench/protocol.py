@@ -267,6 +267,13 @@ class Protocol:
         return sorted([b for b in self.retired if b.name == name] + [self.benchmark(name)], key=lambda b: b.version)
 
 
+def epsilon_label(epsilon: float) -> str:
+    """``8/255`` where ε is a whole number of 8-bit intensity steps below 0.5 (as the literature writes it), else
+    ``0.1``."""
+    steps = epsilon * 255
+    return f"{round(steps)}/255" if abs(steps - round(steps)) < 1e-6 and epsilon < 0.5 else f"{epsilon:g}"
+
+
 def protocol_path() -> Path:
     """``benchmarks.yaml``, package data: the same file in a checkout, a wheel or ``pip install --target``."""
     return Path(__file__).resolve().parent / "benchmarks.yaml"

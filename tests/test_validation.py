@@ -148,9 +148,26 @@ def test_cli_models_shows_the_committed_robust_accuracy_stochastic_and_paper(cap
     version = load_protocol().benchmark("mnist-linf").version
     for name, row in rows.items():
         path = result_path(leaderboard_root(), "mnist-linf", version, name)
-        robust = f"{read_result(path).robust_accuracy:.1f}% mnist-linf v{version}" if path.exists() else \
-            f"— mnist-linf v{version}"
+        result = read_result(path) if path.exists() else None
+        robust = f"— mnist-linf v{version}" if result is None else \
+            f"{result.robust_accuracy:.1f}%{'' if result.reliable else ' (unreliable)'} mnist-linf v{version}"
         assert robust in row, row
     assert "yes (EoT)" in rows["mnist-convnet-lif-tgo-noise"] and " no " in rows["mnist-convnet-lif-tgo"]
     assert "trained here: Madry et al., ICLR 2018 + Liu et al., ICML 2024" in rows["mnist-convnet-lif-at-sr"]
     assert any("%" in row.split("mnist-linf v")[0].split("of 1000")[-1] for row in rows.values())  # some result shown
+
+
+def test_cli_models_marks_an_unreliable_headline_and_writes_epsilon_in_steps_of_1_255(capsys):
+    assert main(["models", "--dataset", "cifar10"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[2:]}
+    # Square fooled 0.7% of its clean-correct images that every gradient attack missed: an upper bound.
+    assert "4.3% (unreliable) cifar10-linf-1000 v2" in rows["cifar10-vgg11-lif-at"]
+    assert "at ε=8/255 on cifar10-jpeg" in rows["cifar10-vgg11-lif-at"]
+    assert "0.0% cifar10-linf-1000 v2" in rows["cifar10-vgg11-lif-bptt"]
+
+
+@pytest.mark.parametrize("epsilon, label", [(8 / 255, "8/255"), (0.1, "0.1"), (0.03137, "0.03137"), (1.0, "1")])
+def test_epsilon_label(epsilon, label):
+    from snnbench.protocol import epsilon_label
+
+    assert epsilon_label(epsilon) == label
