@@ -65,6 +65,7 @@ screenshot: install browser
 # The committed figures in docs/plots/ (shown in the README), from the committed results.
 plots: install
 	$(VENV)/bin/snnbench plot board mnist-linf --version 1 --out docs/plots
+	$(VENV)/bin/snnbench plot board cifar10-linf-1000 --out docs/plots
 	$(VENV)/bin/snnbench plot attacks mnist-convnet-lif-at --n-examples 100 --out docs/plots
 	$(VENV)/bin/snnbench plot epsilon mnist-convnet-lif-at --n-examples 100 --out docs/plots --results docs/plots
 

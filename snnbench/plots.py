@@ -49,13 +49,24 @@ def plot_board(board: "Board", stem: PathLike) -> list[Path]:
     circle at prior practice's figure, and the segment between them (the overestimate, in points). Unreliable
     results are drawn in red."""
     fig, ax = _figure(figsize=(7.5, 5.0))
-    for result in sorted(board.results, key=lambda r: r.model):
+    results = sorted(board.results, key=lambda r: r.model)
+    for result in results:
         colour = "tab:blue" if result.reliable else "tab:red"
         x, low, high = result.clean_accuracy, result.robust_accuracy, result.prior_accuracy
         ax.plot([x, x], [low, high], color=colour, alpha=0.5, linewidth=2)
-        ax.scatter([x], [low], color=colour, zorder=3)
         ax.scatter([x], [high], facecolor="white", edgecolor=colour, zorder=3)
-        ax.annotate(result.model, (x, low), textcoords="offset points", xytext=(6, -4), fontsize=7)
+        ax.scatter([x], [low], color=colour, zorder=4)  # on top: where prior practice found no more, a dot
+    # Labels beside their dots, moved where they would cover one another (models at the same spot).
+    ax.autoscale_view()
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    width, height = (fig.get_size_inches() * 72) * (ax.get_position().width, ax.get_position().height)
+    anchors = [((r.clean_accuracy - x0) / (x1 - x0), (r.robust_accuracy - y0) / (y1 - y0)) for r in results]
+    places = _placements(anchors, [(6 + LABEL_POINTS * 0.6 * len(r.model)) / width for r in results],
+                         LINE_POINTS / height)
+    for result, (side, line) in zip(results, places):
+        ax.annotate(result.model, (result.clean_accuracy, result.robust_accuracy), textcoords="offset points",
+                    xytext=(6 * side, -4 - LINE_POINTS * line), fontsize=LABEL_POINTS,
+                    ha="left" if side > 0 else "right")
     ax.set_xlabel("clean accuracy (%)")
     ax.set_ylabel("robust accuracy (%)")
     ax.set_title(f"{board.benchmark} v{board.version}: headline (dot) and prior practice (circle)")
@@ -63,6 +74,31 @@ def plot_board(board: "Board", stem: PathLike) -> list[Path]:
     if any(not r.reliable for r in board.results):
         ax.text(0.01, 0.01, "red: unreliable", transform=ax.transAxes, color="tab:red", fontsize=8)
     return _save(fig, stem)
+
+
+LABEL_POINTS, LINE_POINTS = 7, 9  # a label's font size, and the height of one line of labels
+
+
+def _placements(anchors: list[tuple[float, float]], widths: list[float], height: float) -> list[tuple[int, int]]:
+    """Where each label goes, in order, so that it covers no label placed before it: ``(side, line)`` with side
+    ``1`` right of its anchor and ``-1`` left of it, line ``0`` level with it and ``k`` that many lines lower
+    (negative: higher). Tried nearest first: right, left, then a line lower, a line higher, and so on. Anchors,
+    widths and the line ``height`` are fractions of the axes; a label spans its width beside the anchor and
+    one line height around its ``y``."""
+    placed: list[tuple[float, float, float]] = []
+    chosen = []
+    for (x, y), w in zip(anchors, widths):
+        for line in (k for n in range(len(anchors) + 1) for k in ((n, -n) if n else (0,))):
+            spans = [(side, x if side > 0 else x - w) for side in (1, -1)]
+            free = [(side, left) for side, left in spans
+                    if not any(left < right and other < left + w and abs(y - line * height - top) < height
+                               for other, right, top in placed)]
+            if free:
+                side, left = free[0]
+                break
+        placed.append((left, left + w, y - line * height))
+        chosen.append((side, line))
+    return chosen
 
 
 def plot_epsilon(points: "list[tuple[float, Result]]", stem: PathLike, *, model: str,

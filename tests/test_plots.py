@@ -87,3 +87,30 @@ def test_attack_traces_fall_monotonically_and_end_at_the_judged_output(tmp_path)
     svg = files[1].read_text()
     assert all(t.name in svg for t in traces)
     assert all(f"mean {label} loss" in svg for label in ("ce", "dlr", "targeted dlr"))
+
+
+def test_board_labels_never_cover_one_another():
+    from snnbench.plots import _placements
+
+    # As lif-bptt (77.5, 0) and then lif-tgo (76.4, 0) on the CIFAR-10 board: the second label goes left of its
+    # dot; a third far away stays right of its dot; a fourth between the first two goes a line lower.
+    anchors = [(0.62, 0.05), (0.60, 0.05), (0.10, 0.50), (0.61, 0.05)]
+    assert _placements(anchors, [0.3, 0.3, 0.3, 0.3], 0.03) == [(1, 0), (-1, 0), (1, 0), (1, 1)]
+    assert _placements([(0.1, 0.5), (0.5, 0.5)], [0.3, 0.3], 0.03) == [(1, 0), (1, 0)]  # side by side
+
+
+def test_board_label_placements_do_not_overlap_on_any_layout():
+    import random
+
+    from snnbench.plots import _placements
+
+    rng = random.Random(0)
+    for _ in range(50):
+        anchors = [(rng.random(), rng.random() * 0.2) for _ in range(8)]  # crowded: most near the bottom
+        widths = [rng.uniform(0.1, 0.4) for _ in anchors]
+        boxes = []
+        for (x, y), w, (side, line) in zip(anchors, widths, _placements(anchors, widths, 0.03)):
+            left = x if side > 0 else x - w
+            for other, right, top in boxes:
+                assert not (left < right and other < left + w and abs(y - 0.03 * line - top) < 0.03)
+            boxes.append((left, left + w, y - 0.03 * line))
