@@ -144,3 +144,29 @@ def test_the_reference_replay_reproduces_a_committed_v2_batch_sample_for_sample(
     line = run.stdout.strip().splitlines()[-1]
     assert line.startswith("batch 3: fooled ") and "only here [], only there []" in line, line
     assert line.endswith("fooled here but robust in the result: []"), line
+
+
+def test_versions_script_compares_the_committed_results_of_two_versions():
+    from snnbench.results import leaderboard_root, read_result, result_path
+
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "versions.py"), "--benchmark", "mnist-linf"],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith("| model | robust v1 | robust v2 | change |")
+    both = 0
+    for line in lines[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        model = cells[0].strip("`")
+        paths = [result_path(leaderboard_root(), "mnist-linf", v, model) for v in (1, 2)]
+        if all(p.exists() for p in paths):
+            old, new = (read_result(p) for p in paths)
+            assert cells[1:4] == [f"{old.robust_accuracy:.1f}", f"{new.robust_accuracy:.1f}",
+                                  f"{new.robust_accuracy - old.robust_accuracy:+.1f}"]
+            assert cells[10] == f"{new.backward / old.backward:.1f}×"
+            both += 1
+    assert both >= 1
+    bad = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "versions.py"), "--new", "9"],
+                         capture_output=True, text=True, timeout=600)
+    assert bad.returncode != 0 and bad.stderr.strip().splitlines()[-1].startswith("versions.py: ")
+    assert "no version 9" in bad.stderr and "Traceback" not in bad.stderr

@@ -1,0 +1,79 @@
+"""Two protocol versions of one board side by side, from the committed results: what the new version changed,
+per model, and what it cost.
+
+Usage: ``python benchmarks/versions.py [--benchmark mnist-linf] [--old 1] [--new 2]``
+
+Prints a Markdown table with a row per zoo model that has a result under either version: the headline under
+each (and the difference in points), the new version's reference and prior-practice accuracies, prior
+practice's overestimate under each, the evaluation's minutes and input gradients under each (with the
+threads it ran on: the machine was shared, so minutes compare loosely; gradients are exact), and how much
+the new version's last restart still lowered the headline. A model without a result under one of the two
+versions shows "—" there.
+"""
+from __future__ import annotations
+
+import argparse
+from typing import Optional
+
+from snnbench.leaderboard import last_restart_gain
+from snnbench.protocol import load_protocol
+from snnbench.results import Result, leaderboard_root, read_result, result_path
+from snnbench.zoo import list_models, model_card
+
+
+def _result(benchmark: str, version: int, model: str) -> Optional[Result]:
+    path = result_path(leaderboard_root(), benchmark, version, model)
+    return read_result(path) if path.exists() else None
+
+
+def _cost(result: Optional[Result]) -> str:
+    if result is None:
+        return "—"
+    return f"{result.seconds / 60:.1f} min, {result.backward:,} ({result.environment.threads} thr.)"
+
+
+def rows(benchmark: str, old: int, new: int) -> list[list[str]]:
+    table = []
+    for model in list_models():
+        if benchmark not in model_card(model).benchmarks:
+            continue
+        before, after = _result(benchmark, old, model), _result(benchmark, new, model)
+        if before is None and after is None:
+            continue
+        fmt = lambda r, field: "—" if r is None else f"{getattr(r, field):.1f}"  # noqa: E731
+        change = "—" if before is None or after is None else f"{after.robust_accuracy - before.robust_accuracy:+.1f}"
+        gain = None if after is None else last_restart_gain(after)
+        ratio = "—" if before is None or after is None or not before.backward else f"{after.backward / before.backward:.1f}×"
+        table.append([f"`{model}`", fmt(before, "robust_accuracy"), fmt(after, "robust_accuracy"), change,
+                      fmt(after, "reference_accuracy"), fmt(after or before, "prior_accuracy"),
+                      fmt(before, "overestimate"), fmt(after, "overestimate"), _cost(before), _cost(after), ratio,
+                      "—" if gain is None else f"{gain:.1f}",
+                      "—" if after is None else ("ok" if after.reliable else "unreliable")])
+    return table
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--benchmark", default="mnist-linf")
+    parser.add_argument("--old", type=int, default=1)
+    parser.add_argument("--new", type=int, default=2)
+    args = parser.parse_args()
+    protocol = load_protocol()
+    for version in (args.old, args.new):
+        try:
+            protocol.benchmark(args.benchmark, version)
+        except ValueError as err:  # an unknown benchmark or version, named in one line
+            raise SystemExit(f"versions.py: {err}") from None
+    o, n = f"v{args.old}", f"v{args.new}"
+    header = ["model", f"robust {o}", f"robust {n}", "change", f"reference {n}", "prior practice",
+              f"overestimate {o}", f"overestimate {n}", f"{o}: time, input gradients", f"{n}: time, input gradients",
+              f"gradients {n}/{o}", f"last restart {n} (%)", f"{n} reliability"]
+    print("| " + " | ".join(header) + " |")
+    print("|" + " --- |" * len(header))
+    for row in rows(args.benchmark, args.old, args.new):
+        print("| " + " | ".join(row) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
