@@ -27,6 +27,9 @@ FINGERPRINTS = {
     ("cifar10-linf-1000", 2): "6245ce398b9d4f36297ce12e315313b64f77a1610a0a42736272540bf5d91350",
     ("cifar10-linf", 2): "3ff31a4c90df2bfc3fb3bf4443187f55aa7c679c736a246fb95a853342ec0ea6",
     ("cifar100-linf", 2): "0fe377aef2addbaf44a46d37f52f360e12103e9fa4adc62208bb4b1ed75257a8",
+    ("cifar10-linf-1000", 3): "a5623642d0c5d381f3d2f2f505ace3a634fd41f86ca325afe1903e458f587c9c",
+    ("cifar10-linf", 3): "425ffb1826bd13d18f8c7b9ba17823f94897f49a9a7cabc9e10fa6c12edee83d",
+    ("cifar100-linf", 3): "ae3a06392a668658c369157dd374b5f921756dd646e60dd53e13e96d9e430a14",
 }
 BENCHMARKS = ["mnist-linf", "cifar10-linf-1000", "cifar10-linf", "cifar100-linf"]
 
@@ -38,7 +41,17 @@ def test_no_benchmark_changes_without_a_new_version(name):
         assert (name, bench.version) in FINGERPRINTS, f"{bench.label} has no pinned fingerprint"
         assert bench.fingerprint() == FINGERPRINTS[name, bench.version], (
             f"{bench.label}'s settings changed: a change that can move a number needs a new version of {name}")
-    assert [b.version for b in load_protocol().versions(name)] == [1, 2]
+    assert [b.version for b in load_protocol().versions(name)] == sorted(v for n, v in FINGERPRINTS if n == name)
+
+
+def test_cifar10_v3_restarts_the_targeted_attack_and_changes_nothing_else():
+    protocol = load_protocol()
+    v2, v3 = protocol.benchmark("cifar10-linf-1000", 2), protocol.benchmark("cifar10-linf-1000")
+    assert v3.version == 3 and [e.name for e in v3.attacks] == [e.name for e in v2.attacks]
+    changed = [(a.name, a.restarts, b.restarts) for a, b in zip(v2.attacks, v3.attacks) if a != b]
+    assert changed == [("apgd-t-assg", 1, 20)]
+    assert dataclasses.replace(v3, version=2, attacks=v2.attacks).fingerprint() == v2.fingerprint()
+    assert protocol.benchmark("mnist-linf").attacks == v2.attacks  # MNIST keeps v2
 
 
 def test_retired_versions_are_found_and_unknown_ones_named():
@@ -64,7 +77,8 @@ def test_fingerprint_sees_every_setting_but_not_the_version():
 def test_protocols_as_committed():
     protocol = load_protocol()
     assert set(protocol.benchmarks) == set(BENCHMARKS)
-    assert {b.version for b in protocol.benchmarks.values()} == {2}
+    assert {n: b.version for n, b in protocol.benchmarks.items()} == {
+        "mnist-linf": 2, "cifar10-linf-1000": 3, "cifar10-linf": 3, "cifar100-linf": 3}
     mnist = protocol.benchmark("mnist-linf")
     assert (mnist.epsilon, mnist.subset, mnist.n_examples) == (0.1, "mnist-test-1000", 1000)
     for name in ("cifar10-linf", "cifar100-linf"):
@@ -72,7 +86,8 @@ def test_protocols_as_committed():
         assert bench.epsilon == pytest.approx(8 / 255) and bench.subset is None and bench.n_examples == 10000
     small = protocol.benchmark("cifar10-linf-1000")
     assert (small.subset, small.n_examples, small.dataset) == ("cifar10-test-1000", 1000, "cifar10")
-    assert small.epsilon == 8 / 255 and small.attacks == mnist.attacks  # the same attack list and budgets
+    assert small.epsilon == 8 / 255 and [a.name for a in small.attacks] == [a.name for a in mnist.attacks]
+    assert all(protocol.benchmark(n).attacks == small.attacks for n in ("cifar10-linf", "cifar100-linf"))
     assert all(b.diagnostics == mnist.diagnostics for b in protocol.benchmarks.values())
     reference, prior = mnist.attacks[0], mnist.attacks[1]
     built = reference.build(0.1, 3, 1)
