@@ -166,6 +166,8 @@ def test_versions_script_compares_the_committed_results_of_two_versions():
             assert cells[10] == f"{new.backward / old.backward:.1f}×"
             both += 1
     assert both >= 1
+    # The README's table is this output: a new result that changes it must change the README too.
+    assert run.stdout.strip() in (ROOT / "README.md").read_text(encoding="utf-8")
     bad = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "versions.py"), "--new", "9"],
                          capture_output=True, text=True, timeout=600)
     assert bad.returncode != 0 and bad.stderr.strip().splitlines()[-1].startswith("versions.py: ")
