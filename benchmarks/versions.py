@@ -43,7 +43,8 @@ def rows(benchmark: str, old: int, new: int) -> list[list[str]]:
         fmt = lambda r, field: "—" if r is None else f"{getattr(r, field):.1f}"  # noqa: E731
         change = "—" if before is None or after is None else f"{after.robust_accuracy - before.robust_accuracy:+.1f}"
         gain = None if after is None else last_restart_gain(after)
-        ratio = "—" if before is None or after is None or not before.backward else f"{after.backward / before.backward:.1f}×"
+        ratio = ("—" if before is None or after is None or not before.backward
+                 else f"{after.backward / before.backward:.1f}×")
         table.append([f"`{model}`", fmt(before, "robust_accuracy"), fmt(after, "robust_accuracy"), change,
                       fmt(after, "reference_accuracy"), fmt(after or before, "prior_accuracy"),
                       fmt(before, "overestimate"), fmt(after, "overestimate"), _cost(before), _cost(after), ratio,

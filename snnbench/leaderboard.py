@@ -168,8 +168,8 @@ def protocol_note(board: Board) -> str:
                f"is); this board is kept as it was. ") if bench is not protocol.benchmark(board.benchmark) else ""
     attacks = ", ".join(a.name + (f" (up to {a.restarts - 1} restarts)" if a.restarts > 1 else "")
                         for a in bench.attacks)
-    return (f"{retired}L∞, ε = {epsilon_label(bench.epsilon)}, on the first {bench.n_examples} {bench.dataset} {bench.split} "
-            f"images; seed {bench.seed}. Attacks: {attacks} (budgets in `snnbench/benchmarks.yaml`, `snnbench protocol`).")
+    return (f"{retired}L∞, ε = {epsilon_label(bench.epsilon)}, on the first {bench.n_examples} {bench.dataset} "
+            f"{bench.split} images; seed {bench.seed}. Attacks: {attacks} (budgets in `snnbench/benchmarks.yaml`, `snnbench protocol`).")
 
 
 def render_index(boards: list[Board]) -> str:

@@ -6,8 +6,9 @@ the model from its card (whose file, weights and built model must hash as the re
 run's samples from the flags (every clean-correct sample, or those no earlier run fooled), and re-runs a
 sample of the batches: the clean pass, the checks before the attacks (zero input gradients on every
 clean-correct sample and determinism, whose diagnostics must be the result's) and, for every run, batches
-with its own seed ``(seed, run name, batch index)``. Every sample of a re-run batch must come out as the result says, for a
-stochastic model too (its noise is drawn from seeded streams, so a re-run on the same software repeats it).
+with its own seed ``(seed, run name, batch index)``. Every sample of a re-run batch must come out as the
+result says, for a stochastic model too (its noise is drawn from seeded streams, so a re-run on the same
+software repeats it).
 
 Which batches is not the caller's choice: they are drawn by a generator seeded with the result's
 ``flags_sha256``, so a submitter cannot steer verification to the batches they ran honestly. ``samples`` is
