@@ -198,7 +198,8 @@ def _plot(records: list[dict], stem: Path) -> None:
         for a in record["additions"]:
             cost.append(cost[-1] + gradient_equivalents(a))
             drop.append(record["start"]["headline"] - a["headline"])
-        ax.step(cost, drop, where="post", marker="o", markersize=3, label=record["model"])
+        label = f"{record['model']} ({record['benchmark']} v{record['version']})"
+        ax.step(cost, drop, where="post", marker="o", markersize=3, label=label)
     ax.set_xlabel("extra cost beyond the protocol (image-gradient equivalents)")
     ax.set_ylabel("headline lowered by (points)")
     ax.set_title("How much more the headline falls with more attack budget on the survivors")
