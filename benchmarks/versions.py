@@ -32,6 +32,10 @@ def _cost(result: Optional[Result]) -> str:
     return f"{result.seconds / 60:.1f} min, {result.backward:,} ({result.environment.threads} thr.)"
 
 
+def _figure(result: Optional[Result], field: str) -> str:
+    return "—" if result is None else f"{getattr(result, field):.1f}"
+
+
 def rows(benchmark: str, old: int, new: int) -> list[list[str]]:
     table = []
     for model in list_models():
@@ -40,14 +44,14 @@ def rows(benchmark: str, old: int, new: int) -> list[list[str]]:
         before, after = _result(benchmark, old, model), _result(benchmark, new, model)
         if before is None and after is None:
             continue
-        fmt = lambda r, field: "—" if r is None else f"{getattr(r, field):.1f}"  # noqa: E731
         change = "—" if before is None or after is None else f"{after.robust_accuracy - before.robust_accuracy:+.1f}"
         gain = None if after is None else last_restart_gain(after)
         ratio = ("—" if before is None or after is None or not before.backward
                  else f"{after.backward / before.backward:.1f}×")
-        table.append([f"`{model}`", fmt(before, "robust_accuracy"), fmt(after, "robust_accuracy"), change,
-                      fmt(after, "reference_accuracy"), fmt(after or before, "prior_accuracy"),
-                      fmt(before, "overestimate"), fmt(after, "overestimate"), _cost(before), _cost(after), ratio,
+        table.append([f"`{model}`", _figure(before, "robust_accuracy"), _figure(after, "robust_accuracy"), change,
+                      _figure(after, "reference_accuracy"), _figure(after or before, "prior_accuracy"),
+                      _figure(before, "overestimate"), _figure(after, "overestimate"), _cost(before), _cost(after),
+                      ratio,
                       "—" if gain is None else f"{gain:.1f}",
                       "—" if after is None else ("ok" if after.reliable else "unreliable")])
     return table

@@ -74,10 +74,11 @@ def model_diagnostics(bench: Benchmark, clean: int, zero_gradient: int, determin
                          "is deterministic", True)
 
 
-def mismatch(derived: Iterable[Diagnostic], stated: Iterable[Diagnostic], codes: Iterable[str]) -> Optional[str]:
+def mismatch(derived: Iterable[Diagnostic], stated: Iterable[Diagnostic], codes: Iterable[str],
+             source: str) -> Optional[str]:
     """How the ``stated`` diagnostics with one of ``codes`` differ from the ``derived`` ones (compared by code
-    and by whether each marks the result unreliable: the wording may change between versions), or None; the
-    line leaves ``{source}`` for what derived them ("its outcomes give")."""
+    and by whether each marks the result unreliable: the wording may change between versions), or None;
+    ``source`` says what derived them ("its outcomes give")."""
     codes = set(codes)
 
     def kinds(diagnostics: Iterable[Diagnostic]) -> list[tuple[str, bool]]:
@@ -87,7 +88,7 @@ def mismatch(derived: Iterable[Diagnostic], stated: Iterable[Diagnostic], codes:
         return ", ".join(f"{code} ({'unreliable' if bad else 'note'})" for code, bad in found) or "none"
 
     want, given = kinds(derived), kinds(stated)
-    return None if want == given else f"states the diagnostics {show(given)} but {{source}} {show(want)}"
+    return None if want == given else f"states the diagnostics {show(given)} but {source} {show(want)}"
 
 
 def diagnostic_problems(bench: Benchmark, n_examples: int, clean: int, outcomes: Sequence[AttackOutcome],
@@ -96,5 +97,6 @@ def diagnostic_problems(bench: Benchmark, n_examples: int, clean: int, outcomes:
     codes = set(DERIVED)
     if any(o.first_to_fool is None for o in outcomes):
         codes -= set(NEEDS_FIRST_TO_FOOL)
-    found = mismatch(outcome_diagnostics(bench, n_examples, clean, outcomes, stochastic), stated, codes)
-    return [] if found is None else [found.format(source="its outcomes give")]
+    found = mismatch(outcome_diagnostics(bench, n_examples, clean, outcomes, stochastic), stated, codes,
+                     "its outcomes give")
+    return [] if found is None else [found]

@@ -170,9 +170,10 @@ def _verify_model_checks(runner: Runner, bench, result: Result, report: Verifica
     every clean-correct sample and determinism, recomputed and compared with those the result states."""
     clean = [c == "1" for c in result.clean_flags]
     zero, deterministic = runner.zero_gradients(clean), runner.deterministic()
-    found = mismatch(model_diagnostics(bench, sum(clean), zero, deterministic), result.diagnostics, OF_THE_MODEL)
+    found = mismatch(model_diagnostics(bench, sum(clean), zero, deterministic), result.diagnostics, OF_THE_MODEL,
+                     "the model's checks give")
     if found is not None:
-        report.problems.append(f"{report.path}: " + found.format(source="the model's checks give"))
+        report.problems.append(f"{report.path}: {found}")
     report.check(f"zero gradients ({zero} of {sum(clean)} clean-correct samples) and determinism", found is not None)
 
 
