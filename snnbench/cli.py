@@ -330,7 +330,9 @@ def _verify(args: argparse.Namespace) -> int:
         for problem in report.problems:
             print(f"FAIL  {problem}", file=sys.stderr)
         status = "ok  " if report.ok else "FAIL"
-        print(f"{status}  {path}: re-ran {len(report.checked)} batch(es) in {report.seconds:.0f} s"
+        print(f"{status}  {path}: re-ran {report.batches} batch(es)"
+              + (" and the model's checks" if report.batches < len(report.checked) else "")
+              + f" in {report.seconds:.0f} s"
               + "".join(f"; {note}" for note in report.notes))
         failed += not report.ok
     return 1 if failed else 0

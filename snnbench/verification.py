@@ -50,7 +50,8 @@ from .zoo import load_model, model_card
 @dataclass
 class Verification:
     path: Path
-    checked: list[str] = field(default_factory=list)  # what was re-run
+    checked: list[str] = field(default_factory=list)  # what was re-run: batches, and the model's checks
+    batches: int = 0  # how many of ``checked`` are re-run batches
     problems: list[str] = field(default_factory=list)  # every mismatch, one line each
     seconds: float = 0.0
     progress: Optional[Callable[[str], None]] = field(default=None, repr=False, compare=False)
@@ -66,9 +67,11 @@ class Verification:
     def out_of_time(self) -> bool:
         return self.budget is not None and time.perf_counter() - self.started >= self.budget
 
-    def check(self, line: str, mismatch: bool = False) -> None:
-        """Record a re-run batch, and report it as it happens."""
+    def check(self, line: str, mismatch: bool = False, batch: bool = True) -> None:
+        """Record a re-run batch (or, with ``batch=False``, a check of the model), and report it as it
+        happens."""
         self.checked.append(line)
+        self.batches += batch
         self._tell("MISMATCH" if mismatch else "ok", line)
 
     def note(self, line: str) -> None:
@@ -174,7 +177,8 @@ def _verify_model_checks(runner: Runner, bench, result: Result, report: Verifica
                      "the model's checks give")
     if found is not None:
         report.problems.append(f"{report.path}: {found}")
-    report.check(f"zero gradients ({zero} of {sum(clean)} clean-correct samples) and determinism", found is not None)
+    report.check(f"zero gradients ({zero} of {sum(clean)} clean-correct samples) and determinism", found is not None,
+                 batch=False)
 
 
 def _verify_runs(runner: Runner, bench, result: Result, want: int, report: Verification) -> None:

@@ -656,6 +656,7 @@ def test_verify_reruns_drawn_batches_and_confirms_every_flag(bptt_result, tmp_pa
     runs = [a for a in bptt_result.attacks if not a.not_applicable and a.attacked]
     # Every clean batch, the checks before the attacks (zero gradients, determinism), every batch of every run.
     assert len(report.checked) == N // BATCH + 1 + sum(-(-a.attacked // BATCH) for a in runs)
+    assert report.batches == len(report.checked) - 1  # the model's checks are not a batch
     one = verify(path)  # the default: one batch per run, drawn from the flags' sha256
     assert one.ok and len(one.checked) == 2 + len(runs)
     tight = verify(path, budget_seconds=1e-9)  # spent at once: the clean batch, the checks, one run drawn
@@ -664,7 +665,8 @@ def test_verify_reruns_drawn_batches_and_confirms_every_flag(bptt_result, tmp_pa
     assert main(["verify", str(path), "--samples", "1"]) == 0
     out = capsys.readouterr().out.splitlines()  # a line per re-run batch as it finishes, then the verdict
     assert out[0] == f"verifying {path}" and out[1].split()[:3] == ["ok", "clean", "batch"]
-    assert len(out) == 2 + len(one.checked) and out[-1].startswith(f"ok    {path}: re-ran {len(one.checked)} batch")
+    assert len(out) == 2 + len(one.checked) and out[-1].startswith(
+        f"ok    {path}: re-ran {len(one.checked) - 1} batch(es) and the model's checks in ")
     # A doubt the model's checks do not give is caught, and so is the zero-gradient diagnostic toggled (dropped
     # where the evaluation stated one, invented where it did not).
     doubt = Diagnostic("nondeterministic", "the same input gave different logits", True)
