@@ -117,7 +117,7 @@ def _model_row(card, protocol) -> list:
                 f"{card.paper.year}"
     return [card.name, card.dataset, card.architecture.name, card.architecture.neuron.kind, card.architecture.T,
             method, "yes (EoT)" if card.stochastic else "no", f"{card.clean_accuracy.value:.2f}% of "
-            f"{card.clean_accuracy.n_examples}", "; ".join(robust), paper]
+            f"{card.clean_accuracy.n_examples}" + (", one noisy pass" if card.stochastic else ""), "; ".join(robust), paper]
 
 
 def _zoo_name(zoo) -> str:

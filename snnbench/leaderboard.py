@@ -120,13 +120,15 @@ def render_board(board: Board) -> str:
                      showindex=False) if len(frame) else "_No results yet._"
     restarts = ("**last restart**: the largest share of samples, in percent, that an attack's last restart was "
                 "the first to fool — how far from converged the row is. ") if "last restart" in frame.columns else ""
+    stochastic = stochastic_note(board)
     return (f"{HEADER}# {board.benchmark} — protocol v{board.version}\n\n{note}\n\n{table}\n\n"
             "Accuracies in percent. **robust**: per sample, correct under every attack of the protocol (the "
             "headline). **reference**: the reference attack alone (SA-PGD + ASSG). **prior practice**: APGD-CE "
             "through the model's training surrogate alone, as SNN robustness has been reported so far. "
             f"**overestimate**: prior practice minus robust, in points. {restarts}**reliability**: the diagnostics "
             "that put a result in doubt, then notes that do not (such as an attack that does not apply to the "
-            "model's neurons); the result file says more.\n")
+            "model's neurons); the result file says more."
+            + (f"\n\n{stochastic}" if stochastic else "") + "\n")
 
 
 def protocol_problems(result: Result) -> list[str]:
@@ -170,6 +172,22 @@ def protocol_note(board: Board) -> str:
                         for a in bench.attacks)
     return (f"{retired}L∞, ε = {epsilon_label(bench.epsilon)}, on the first {bench.n_examples} {bench.dataset} "
             f"{bench.split} images; seed {bench.seed}. Attacks: {attacks} (budgets in `snnbench/benchmarks.yaml`, `snnbench protocol`).")
+
+
+def stochastic_note(board: Board) -> str:
+    """One line naming the board's stochastic models and how the protocol judges them, or ``""`` when it has
+    none: their clean and robust accuracies count a sample only when all ``passes`` noisy forward passes are
+    right, which is not the single seeded pass a card's claimed clean accuracy is (``snnbench validate``)."""
+    names = sorted(r.model for r in board.results if r.model_summary.stochastic)
+    try:
+        rule = load_protocol().benchmark(board.benchmark, board.version).stochastic
+    except (ValueError, FileNotFoundError):
+        return ""
+    if not names:
+        return ""
+    return (f"Stochastic ({', '.join(names)}): attacked through EoT over {rule.eot} draws per gradient, and a "
+            f"sample counts as correct, clean or robust, only when all {rule.passes} noisy forward passes are "
+            f"right; the clean accuracy its card claims is one seeded pass, so it can be higher.")
 
 
 def render_index(boards: list[Board]) -> str:

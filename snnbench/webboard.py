@@ -27,7 +27,7 @@ from typing import Optional
 
 from .datasets import PathLike
 from .files import atomic_write_text
-from .leaderboard import Board, board_frame, find_boards, last_restart_gain, protocol_note
+from .leaderboard import Board, board_frame, find_boards, last_restart_gain, protocol_note, stochastic_note
 from .protocol import load_protocol
 from .results import Result, published_boards
 from .zoo import card_paths, repository_zoo
@@ -144,9 +144,11 @@ def _board_page(board: Board) -> str:
              f"type=\"checkbox\"> reliable only</label> <span id=\"shown\"></span></div>\n"
              f"<div class=\"scroll\"><table class=\"board sortable\" id=\"board\"><thead><tr>{head}</tr></thead>"
              f"<tbody>{''.join(rows)}</tbody></table></div>") if rows else "<p>No results yet.</p>"
+    stochastic = stochastic_note(board)
     body = (f"<h1>{_e(board.benchmark)} — protocol v{board.version}</h1>\n<p>{_e(protocol_note(board))}</p>\n"
             f"{table}\n<p class=\"legend\">Accuracies in percent; click a column to sort, again to reverse. "
-            + " ".join(f"<b>{_e(k)}</b>: {_e(v)}." for k, v in HEADER_HELP.items()) + "</p>")
+            + " ".join(f"<b>{_e(k)}</b>: {_e(v)}." for k, v in HEADER_HELP.items()) + "</p>"
+            + (f"\n<p class=\"legend\">{_e(stochastic)}</p>" if stochastic else ""))
     return _page(f"{board.benchmark} v{board.version} — snnbench", body, 2)
 
 

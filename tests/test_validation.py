@@ -153,6 +153,9 @@ def test_cli_models_shows_the_committed_robust_accuracy_stochastic_and_paper(cap
             f"{result.robust_accuracy:.1f}%{'' if result.reliable else ' (unreliable)'} mnist-linf v{version}"
         assert robust in row, row
     assert "yes (EoT)" in rows["mnist-convnet-lif-tgo-noise"] and " no " in rows["mnist-convnet-lif-tgo"]
+    # A stochastic card's claim is one noisy pass, not the board's all-passes clean accuracy: the row says so.
+    assert "of 1000, one noisy pass" in rows["mnist-convnet-lif-tgo-noise"]
+    assert "noisy pass" not in rows["mnist-convnet-lif-tgo"]
     assert "trained here: Madry et al., ICLR 2018 + Liu et al., ICML 2024" in rows["mnist-convnet-lif-at-sr"]
     assert any("%" in row.split("mnist-linf v")[0].split("of 1000")[-1] for row in rows.values())  # some result shown
 

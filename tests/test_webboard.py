@@ -119,3 +119,26 @@ def test_the_board_sorts_and_filters_in_a_real_browser(site):
         assert driver.find_element(By.ID, "shown").text == f"{len(reliable)} of {len(frame)} shown"
     finally:
         driver.quit()
+
+
+def test_a_board_names_its_stochastic_models_and_how_they_are_judged(site):
+    """A stochastic model's clean accuracy on the board (correct in every noisy pass) is not its card's claim
+    (one pass): 64.3% against 78.1% for cifar10-vgg11-lif-tgo-noise. Both the Markdown board and the web page
+    must say which rows this holds for."""
+    from snnbench.leaderboard import stochastic_note
+    from snnbench.protocol import load_protocol
+
+    seen = 0
+    for board in find_boards(leaderboard_root()):
+        names = [r.model for r in board.results if r.model_summary.stochastic]
+        markdown = (leaderboard_root() / board.benchmark / f"v{board.version}" / "README.md").read_text()
+        page = (site / board.benchmark / f"v{board.version}" / "index.html").read_text()
+        note = stochastic_note(board)
+        if not names:
+            assert note == "" and "Stochastic (" not in markdown and "Stochastic (" not in page
+            continue
+        seen += 1
+        passes = load_protocol().benchmark(board.benchmark, board.version).stochastic.passes
+        assert all(name in note for name in names) and f"all {passes} noisy forward passes" in note
+        assert note in markdown and note in page
+    assert seen >= 2  # mnist-linf v1 and cifar10-linf-1000 v3 hold one
