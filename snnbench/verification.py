@@ -211,7 +211,8 @@ def _verify_without_run_flags(runner: Runner, bench, result: Result, want: int, 
     """A result from before per-run flags (protocol v1) says which samples are robust, not who fooled the
     others. What can still be checked: the runs on every clean-correct sample (reference, prior practice) have
     known batches; every sample they fool in a re-run must be marked not robust, and each run's fooled count
-    over its drawn batches cannot exceed what it reports for the whole run. Survivors runs are not re-run."""
+    over its drawn batches cannot exceed what it reports for the whole run (and must equal it when every batch
+    is drawn). Survivors runs are not re-run."""
     clean = [i for i, c in enumerate(result.clean_flags) if c == "1"]
     todo = [(Run(bench.attack(o.name.split("/")[0]), o.restart), o) for o in result.attacks if not o.not_applicable]
     todo = [(run, outcome) for run, outcome in todo if run.on_clean]
@@ -220,8 +221,8 @@ def _verify_without_run_flags(runner: Runner, bench, result: Result, want: int, 
             report.skipped.append(outcome.name)
             continue
         batches = runner.batches(clean)
-        fooled = 0
-        for index in _draw(result, outcome.name, batches, want):
+        fooled, drawn = 0, _draw(result, outcome.name, batches, want)
+        for index in drawn:
             got = runner.attack_batch(run, batches[index], index).fooled
             fooled += len(got)
             robust = [i for i in got if result.robust_flags[i] == "1"]
@@ -230,9 +231,13 @@ def _verify_without_run_flags(runner: Runner, bench, result: Result, want: int, 
                                        f"{_show(robust)} that the result calls robust")
             report.check(f"{outcome.name} batch {index + 1} of {len(batches)} ({len(batches[index])} images; no "
                          f"per-run flags: fooled samples checked against robust_flags)", len(robust) > 0)
-        if fooled > outcome.attacked - outcome.robust:
+        reported = outcome.attacked - outcome.robust
+        if len(drawn) == len(batches) and fooled != reported:  # the whole run re-ran: its count is known
+            report.problems.append(f"{report.path}: {outcome.name} fooled {fooled} samples over all its batches; "
+                                   f"the result reports {reported}")
+        elif fooled > reported:
             report.problems.append(f"{report.path}: {outcome.name} fooled {fooled} samples in the re-run batches "
-                                   f"alone, more than the {outcome.attacked - outcome.robust} it reports")
+                                   f"alone, more than the {reported} it reports")
     _report_skipped(report)
     report.note("survivors runs: not re-run (this result keeps no per-run fooled flags)")
 

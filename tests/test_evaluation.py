@@ -1,6 +1,7 @@
 """evaluate(): worst-case aggregation, the result schema, resume after a kill, tables, and the unofficial rule."""
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import os
@@ -737,6 +738,16 @@ def test_verify_refuses_another_card_or_checks_a_result_without_per_run_flags_le
     old = _verifiable(monkeypatch, tmp_path, parse_record(Result, data, "old.json"), "old.json")
     report = verify(old, samples=N)  # checked less, but checked: the headline runs against the robust flags
     assert report.ok and report.notes[-1].startswith("survivors runs: not re-run"), report.problems
+    # A reference that reports one sample more than it fools: with every batch re-run the count is known.
+    more = copy.deepcopy(data)
+    reference = more["attacks"][0]
+    reference["robust"] -= 1
+    reference["accuracy"] = 100.0 * reference["robust"] / reference["attacked"]
+    more["reference_accuracy"] -= 100.0 / N
+    inflated = _verifiable(monkeypatch, tmp_path, parse_record(Result, more, "more.json"), "more.json")
+    counted = verify(inflated, samples=N)
+    assert not counted.ok and any(f"over all its batches; the result reports {reference['attacked'] - reference['robust']}"
+                                  in p for p in counted.problems), counted.problems
     fooled = next(i for i, (c, r) in enumerate(zip(data["clean_flags"], data["robust_flags"])) if c == "1" and r == "0")
     data["robust_flags"] = data["robust_flags"][:fooled] + "1" + data["robust_flags"][fooled + 1:]
     data["robust_accuracy"] += 100.0 / N
