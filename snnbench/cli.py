@@ -110,14 +110,16 @@ def _model_row(card, protocol) -> list:
             robust.append(f"{result.robust_accuracy:.1f}%{doubt} {benchmark} v{version}")
         else:
             robust.append(f"— {benchmark} v{version}")
+    claimed = f"{card.clean_accuracy.value:.2f}% of {card.clean_accuracy.n_examples}"
+    if card.stochastic:  # validate's seeded single pass, not the board's all-passes accuracy
+        claimed += ", one noisy pass"
     if card.paper == "snnbench":
         paper = "trained here: " + " + ".join(METHOD_PAPERS.get(m, m) for m in training.method.split("+"))
     else:
         paper = f"{card.paper.authors[0]}{' et al.' if len(card.paper.authors) > 1 else ''}, {card.paper.venue} " \
                 f"{card.paper.year}"
     return [card.name, card.dataset, card.architecture.name, card.architecture.neuron.kind, card.architecture.T,
-            method, "yes (EoT)" if card.stochastic else "no", f"{card.clean_accuracy.value:.2f}% of "
-            f"{card.clean_accuracy.n_examples}" + (", one noisy pass" if card.stochastic else ""), "; ".join(robust), paper]
+            method, "yes (EoT)" if card.stochastic else "no", claimed, "; ".join(robust), paper]
 
 
 def _zoo_name(zoo) -> str:
