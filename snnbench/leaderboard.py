@@ -179,11 +179,11 @@ def stochastic_note(board: Board) -> str:
     none: their clean and robust accuracies count a sample only when all ``passes`` noisy forward passes are
     right, which is not the single seeded pass a card's claimed clean accuracy is (``snnbench validate``)."""
     names = sorted(r.model for r in board.results if r.model_summary.stochastic)
+    if not names:
+        return ""
     try:
         rule = load_protocol().benchmark(board.benchmark, board.version).stochastic
     except (ValueError, FileNotFoundError):
-        return ""
-    if not names:
         return ""
     return (f"Stochastic ({', '.join(names)}): attacked through EoT over {rule.eot} draws per gradient, and a "
             f"sample counts as correct, clean or robust, only when all {rule.passes} noisy forward passes are "
