@@ -261,8 +261,20 @@ def _evaluate_one(args: argparse.Namespace, model: str, benchmark: "Benchmark", 
         with log_file.open("a", encoding="utf-8") as handle:
             handle.write(line + "\n")
 
+    carry = None
+    if args.reuse:
+        from .reuse import for_plan
+
+        found = for_plan(plan, out=args.out)
+        if found is None:
+            log(f"--reuse: no earlier result of {model} with per-run flags under an older version of "
+                f"{plan.bench.name}; every run runs")
+        else:
+            carry, source = found
+            log(f"--reuse: runs that {source} already ran carry over (its {len(carry.outcomes)} runs, as far as the "
+                f"two schedules agree)")
     result = run_plan(plan, resume=default_state_folder(), fresh=not args.resume, data_root=args.data_dir,
-                      progress=not args.quiet, shard=shard, log=log)
+                      progress=not args.quiet, shard=shard, log=log, reuse=carry)
     if shard.rank != 0:  # every rank holds the same result; rank 0 writes it
         return None
     write_result(result, target)
@@ -488,6 +500,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", help="where results go (default: the repository's leaderboard/; unofficial "
                                         "results: ./snnbench-results/)")
     evaluate.add_argument("--resume", action="store_true", help="continue an interrupted evaluation")
+    evaluate.add_argument("--reuse", action="store_true",
+                          help="carry over the runs that the model's result under an older version of the "
+                               "benchmark already ran, as far as the two versions' schedules agree (marked in "
+                               "the result; one process)")
     evaluate.add_argument("--force", action="store_true",
                           help="overwrite an earlier unofficial result with the same settings")
     evaluate.add_argument("--data-dir", help="data root for test sets that are not bundled")

@@ -8,8 +8,9 @@ With ``c`` clean-correct samples (at least 1), ``n`` samples and the protocol's 
 - ``gradient-free-gain``: a gradient-free run (the schedule puts them after every gradient attack) was the
   first to fool ``k > 0`` samples, which every gradient attack missed; unreliable when ``100·k/c`` exceeds
   ``square_gain_percent`` (a sign of gradient masking), a note otherwise.
-- ``not-converged``: an entry's last allowed restart was still the first to fool at least
-  ``restart_gain_percent`` % of the ``n`` samples (:func:`snnbench.schedule.unconverged`); unreliable.
+- ``not-converged``: an entry reached its last allowed restart without its last ``restart_patience``
+  restarts each fooling fewer than ``restart_gain_percent`` % of the ``n`` samples first, the protocol's stop
+  rule (:func:`snnbench.schedule.unconverged`); unreliable.
 - ``not-applicable``: a run that could not run on the model (its reason); a note.
 - ``no-eot``: a stochastic model attacked without Expectation over Transformation (``eot = 1``); unreliable.
 
@@ -49,9 +50,16 @@ def outcome_diagnostics(bench: Benchmark, n_examples: int, clean: int, outcomes:
                              f"of gradient masking", gain > limits.square_gain_percent)
     gains = {o.name: o.first_to_fool for o in counted}
     for run in unconverged(bench, n_examples, [by_name[o.name] for o in counted], lambda run: gains[run.name]):
-        yield Diagnostic("not-converged", f"{run.name}, the last restart the protocol allows, still fooled "
-                         f"{gains[run.name]} samples (at least {limits.restart_gain_percent}% of {n_examples}): "
-                         f"one more restart would still lower the headline", True)
+        if limits.restart_patience == 1:
+            message = (f"{run.name}, the last restart the protocol allows, still fooled {gains[run.name]} samples "
+                       f"(at least {limits.restart_gain_percent}% of {n_examples}): one more restart would still "
+                       f"lower the headline")
+        else:
+            message = (f"{run.name}, the last restart the protocol allows, fooled {gains[run.name]} samples and "
+                       f"the restarts before it did not bring {limits.restart_patience} in a row below "
+                       f"{limits.restart_gain_percent}% of {n_examples}: one more restart might still lower the "
+                       f"headline")
+        yield Diagnostic("not-converged", message, True)
     for outcome in outcomes:
         if outcome.not_applicable:
             yield Diagnostic("not-applicable", f"{outcome.name} did not run: {outcome.not_applicable}", False)

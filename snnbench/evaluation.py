@@ -11,7 +11,7 @@ import platform
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Optional, Union
+from typing import TYPE_CHECKING, Callable, Optional, Union
 
 import torch
 
@@ -24,13 +24,16 @@ from .runner import EvaluationState, Runner
 from .sharding import Shard
 from .summary import summarize
 
+if TYPE_CHECKING:
+    from .reuse import Carryover
+
 
 def evaluate(model: Union[str, SpikingClassifier], benchmark: Union[str, Benchmark], *,
              name: Optional[str] = None, n_examples: Optional[int] = None, batch_size: Optional[int] = None,
              device: Union[str, torch.device] = "cpu", seed: Optional[int] = None,
              resume: Optional[PathLike] = None, fresh: bool = False, data_root: Optional[PathLike] = None,
              progress: bool = False, zoo: Optional[PathLike] = None,
-             log: Optional[Callable[[str], None]] = None) -> Result:
+             log: Optional[Callable[[str], None]] = None, reuse: Union[bool, PathLike] = False) -> Result:
     """Evaluate ``model`` on ``benchmark`` (like RobustBench's ``benchmark()``).
 
     ``model`` is a zoo name, a model from :func:`snnbench.load_model`, or any :class:`SpikingClassifier`
@@ -47,19 +50,29 @@ def evaluate(model: Union[str, SpikingClassifier], benchmark: Union[str, Benchma
     Progress is saved there after every batch, and a run that finds its state continues where the last one
     stopped; ``fresh`` discards this evaluation's state first. A folder keeps only unfinished evaluations.
     ``log`` receives a line per run as it finishes (``log=print`` prints them): the robust accuracy after it.
+    ``reuse`` carries runs over from an earlier result of the same model and settings (:mod:`snnbench.reuse`):
+    ``True`` takes the model's result under the newest older version of the benchmark in the repository's
+    leaderboard (none found: every run runs), a path takes that result file.
     Changes nothing process-wide: on a CPU, :func:`snnbench.allocator.retain_freed_memory` first (as
     ``snnbench evaluate`` does) makes attacks faster.
     """
     plan = plan_evaluation(model, benchmark, name=name, n_examples=n_examples, batch_size=batch_size, seed=seed,
                            device=device, zoo=zoo)
-    return run_plan(plan, resume=resume, fresh=fresh, data_root=data_root, progress=progress, log=log)
+    carry = None
+    if reuse is not False:
+        from .reuse import for_plan
+
+        found = for_plan(plan, None if reuse is True else reuse)
+        carry = None if found is None else found[0]
+    return run_plan(plan, resume=resume, fresh=fresh, data_root=data_root, progress=progress, log=log, reuse=carry)
 
 
 def run_plan(plan: EvaluationPlan, *, resume: Optional[PathLike] = None, fresh: bool = False,
              data_root: Optional[PathLike] = None, progress: bool = False, shard: Optional[Shard] = None,
-             log: Optional[Callable[[str], None]] = None) -> Result:
+             log: Optional[Callable[[str], None]] = None, reuse: Optional["Carryover"] = None) -> Result:
     """Run ``plan`` (from :func:`~snnbench.evaluation_plan.plan_evaluation`) to its result; ``resume``,
-    ``fresh``, ``data_root``, ``progress`` and ``log`` as for :func:`evaluate`.
+    ``fresh``, ``data_root``, ``progress`` and ``log`` as for :func:`evaluate`; ``reuse`` the runs to carry over
+    (:func:`snnbench.reuse.for_plan`).
 
     ``shard`` (default: the initialised ``torch.distributed`` group, else one process) spreads the runs'
     batches over processes (:mod:`snnbench.sharding`); every process must call this with the same plan, each
@@ -75,7 +88,7 @@ def run_plan(plan: EvaluationPlan, *, resume: Optional[PathLike] = None, fresh: 
             warnings.warn(f"snnbench: not resuming {other}: begun by other code (snnbench source or torch), so "
                           f"{plan.subject.name} on {plan.bench.label} starts over", RuntimeWarning, stacklevel=2)
     state = EvaluationState.load(state_path, plan.state_key(shard))
-    merged, done = Runner(plan, images, labels, progress, shard).execute(state, state_path, log)
+    merged, done = Runner(plan, images, labels, progress, shard).execute(state, state_path, log, reuse)
     result = summarize(plan, merged, done, environment(plan, shard))
     if resume is not None and Path(resume).is_dir():
         state_path.unlink(missing_ok=True)  # done: a folder keeps only unfinished evaluations

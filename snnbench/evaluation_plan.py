@@ -7,6 +7,7 @@ the result is in :attr:`EvaluationPlan.key`; two evaluations with the same key g
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, fields
@@ -158,6 +159,12 @@ class EvaluationPlan:
                                self.subject.name)
         folder = Path("snnbench-results" if out is None else out) / bench.name / f"v{bench.version}" / "unofficial"
         return folder / f"{self.subject.name}-{self.settings.label}.json"
+
+    def earlier_result_files(self, out: Optional[PathLike] = None) -> list[Path]:
+        """Where this evaluation's results under the benchmark's older versions would be (the same folders and
+        names as :meth:`result_file` gives each version), newest version first; they need not exist."""
+        return [dataclasses.replace(self, bench=old).result_file(out)
+                for old in reversed(load_protocol().versions(self.bench.name)) if old.version < self.bench.version]
 
     def images(self, data_root: Optional[PathLike] = None) -> tuple[Tensor, Tensor]:
         """The benchmark's first ``n_examples`` images and labels, on the plan's device."""

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -156,6 +157,24 @@ def protocol_problems(result: Result) -> list[str]:
                         f"{', '.join(expected)}")
     problems += diagnostic_problems(bench, result.n_examples, result.clean_flags.count("1"), result.attacks,
                                     result.model_summary.stochastic, result.diagnostics)
+    problems += _carried_problems(result)
+    return problems
+
+
+def _carried_problems(result: Result) -> list[str]:
+    """Runs carried over from an earlier result (:mod:`snnbench.reuse`) come first, and from one result of an
+    older version of the same benchmark."""
+    carried = [a.reused for a in result.attacks if a.reused]
+    if not carried:
+        return []
+    problems = []
+    if [a.reused for a in result.attacks[:len(carried)]] != carried:
+        problems.append("has carried-over runs after runs that ran anew; carried runs are a prefix of the schedule")
+    sources = set(carried)
+    match = re.fullmatch(rf"{re.escape(result.benchmark)} v(\d+) result [0-9a-f]{{12}}", carried[0])
+    if len(sources) > 1 or match is None or int(match.group(1)) >= result.protocol:
+        problems.append(f"carries runs over from {', '.join(sorted(sources))}; they must come from one result of an "
+                        f"older version of {result.benchmark}")
     return problems
 
 

@@ -110,19 +110,25 @@ class StochasticRule:
 class DiagnosticThresholds:
     """When a result is marked unreliable (fractions of the attacked samples, in percent).
 
-    ``restart_gain_percent`` g (percent of the benchmark's samples) makes restarts converge: an entry's
-    restart ``r ≥ 2`` runs only while its restart ``r − 1`` was the first to fool at least g % of the samples,
-    and a result whose last allowed restart still fooled that much is marked unreliable (one more restart
-    would still move the headline). Unset, every allowed restart runs and none is judged.
+    ``restart_gain_percent`` g (percent of the benchmark's samples) makes restarts converge. An entry stops
+    once its last ``restart_patience`` p restarts were each the first to fool fewer than g % of the samples:
+    restarts ``1 … p`` always run, and restart ``r > p`` runs unless restarts ``r − p … r − 1`` were all
+    below g. A result whose entry reached its last allowed restart without meeting that rule is marked
+    unreliable (one more restart would still move the headline). Unset g, every allowed restart runs and none
+    is judged. ``p = 1`` (the default) stops at the first quiet restart; a larger p guards against stopping on
+    one lucky quiet restart when the gains per restart are small counts that vary from restart to restart.
     """
 
     zero_gradient_percent: float
     square_gain_percent: float
     restart_gain_percent: Optional[float] = None
+    restart_patience: int = 1
 
     def record_problems(self) -> Problems:
         if self.restart_gain_percent is not None and not 0 < self.restart_gain_percent <= 100:
             yield "restart_gain_percent", f"must lie in (0, 100], got {self.restart_gain_percent}"
+        if self.restart_patience < 1:
+            yield "restart_patience", f"must be at least 1, got {self.restart_patience}"
 
 
 @dataclass(frozen=True)

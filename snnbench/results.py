@@ -39,6 +39,9 @@ class AttackOutcome:
     # One character per sample of the benchmark: 1 where this run fooled it (absent before results kept them).
     fooled_flags: Optional[str] = None
     gradient_free: bool = False  # the protocol declares it gradient-free (it ran after every gradient attack)
+    # the earlier result whose identical run this is ("<benchmark> v<k> result <flags sha256, 12 digits>"),
+    # carried over by `snnbench evaluate --reuse` (snnbench.reuse); None: it ran in this evaluation
+    reused: Optional[str] = None
 
     def record_problems(self) -> Problems:
         if not 0 <= self.robust <= self.attacked:

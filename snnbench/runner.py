@@ -12,7 +12,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +29,9 @@ from .randomness import derive_seed
 from .schedule import Run, runs
 from .sharding import Shard
 
+if TYPE_CHECKING:
+    from .reuse import Carryover
+
 
 @dataclass
 class AttackProgress:
@@ -42,6 +45,7 @@ class AttackProgress:
     backward: int = 0
     not_applicable: Optional[str] = None  # why the attack cannot run on this model (then it sees no sample)
     gradient_layers: Optional[int] = None  # fewest spiking layers its gradient mode ran on, over its batches
+    reused: Optional[str] = None  # the earlier result this run was carried over from (:mod:`snnbench.reuse`)
 
 
 @dataclass
@@ -126,10 +130,16 @@ class Runner:
         return [indices[i:i + size] for i in range(0, len(indices), size)]
 
     def execute(self, state: EvaluationState, path: Optional[Path],
-                log: Optional[Callable[[str], None]] = None) -> tuple[EvaluationState, list[Run]]:
+                log: Optional[Callable[[str], None]] = None,
+                carry: Optional["Carryover"] = None) -> tuple[EvaluationState, list[Run]]:
         """Run everything ``state`` (this process's share, saved to ``path``) does not hold yet; return the
         merged state of all processes and the runs of the schedule, in order. ``log`` (on rank 0 only) gets the
-        clean accuracy, then each run's line as it is merged: the robust accuracy after it, as AutoAttack logs."""
+        clean accuracy, then each run's line as it is merged: the robust accuracy after it, as AutoAttack logs.
+        ``carry`` (one process only) supplies the runs an earlier result already ran, along the common prefix of
+        the two schedules (:mod:`snnbench.reuse`)."""
+        if carry is not None and self.shard.world > 1:
+            raise ValueError("carrying runs over from an earlier result (--reuse) works in one process; run "
+                             "without torchrun, or without --reuse")
         log = log if self.shard.rank == 0 else None
         if state.clean is None:
             start = time.perf_counter()
@@ -143,12 +153,21 @@ class Runner:
         n, correct = len(self.labels), sum(state.clean)
         if log is not None:
             log(f"{'clean':<24} accuracy {100.0 * correct / n:5.1f}%  ({correct} of {n} images)")
+        if carry is not None:
+            carry.check_clean(state.clean)
         done = []
-        for run in runs(self.bench, len(self.labels), merged.first_to_fool):
+        for position, run in enumerate(runs(self.bench, len(self.labels), merged.first_to_fool)):
+            if run.name in state.attacks and state.attacks[run.name].reused is None:
+                carry = None  # resumed past the end of the common prefix
             if run.name not in state.attacks:
                 reason = self._inapplicable(run)
                 samples = [] if reason else self._samples_for(run, merged)
-                state.attacks[run.name] = AttackProgress(samples=samples, not_applicable=reason)
+                taken = None if carry is None else carry.take(position, run, samples, self.plan.settings.batch_size)
+                if taken is None:
+                    carry = None  # the schedules part here: this run and every later one runs anew
+                state.attacks[run.name] = taken or AttackProgress(samples=samples, not_applicable=reason)
+                if taken is not None:
+                    state.save(path)
             self._run(run, state, path)
             merged.attacks[run.name] = _merge(state.attacks[run.name], self.shard.gather(state.attacks[run.name]))
             done.append(run)
@@ -258,7 +277,8 @@ def _run_line(run: Run, merged: EvaluationState, correct: int, n: int) -> str:
         return f"{run.name:<24} not applicable: {progress.not_applicable}"
     fooled = {i for p in merged.attacks.values() for i in p.fooled}
     return (f"{run.name:<24} robust {100.0 * (correct - len(fooled)) / n:5.1f}%  (attacked {len(progress.samples)}, "
-            f"first to fool {merged.first_to_fool(run)}, {progress.seconds:.0f} s)")
+            f"first to fool {merged.first_to_fool(run)}, {progress.seconds:.0f} s"
+            f"{f'; carried over from the {progress.reused}' if progress.reused else ''})")
 
 
 def _merge(mine: AttackProgress, shares: list[AttackProgress]) -> AttackProgress:
@@ -273,7 +293,8 @@ def _merge(mine: AttackProgress, shares: list[AttackProgress]) -> AttackProgress
                           seconds=sum(share.seconds for share in shares),
                           forward=sum(share.forward for share in shares),
                           backward=sum(share.backward for share in shares),
-                          not_applicable=mine.not_applicable, gradient_layers=min(layers) if layers else None)
+                          not_applicable=mine.not_applicable, gradient_layers=min(layers) if layers else None,
+                          reused=mine.reused)
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,11 @@ before each decision fooled.
 1. Every gradient attack runs once (run 0), in the protocol's order.
 2. Restarts, in rounds: round ``r = 1, 2, …`` runs restart ``r`` of every entry that allows more than ``r`` runs
    (``AttackEntry.restarts``), in the protocol's order, each on the samples every earlier run left standing.
-   With a convergence threshold ``g`` (``diagnostics.restart_gain_percent``), an entry's restart ``r ≥ 2`` runs
-   only if its restart ``r − 1`` was the first to fool at least ``g`` % of the benchmark's ``n`` samples, i.e.
-   ``first_to_fool(r − 1) ≥ g · n / 100``; an entry that stops stays stopped. Restart 1 always runs: it is the
-   measurement of how far from converged the first runs left the headline.
+   With a convergence threshold ``g`` (``diagnostics.restart_gain_percent``) and a patience ``p``
+   (``diagnostics.restart_patience``), call restart ``k`` quiet when ``first_to_fool(k) < g · n / 100`` (fewer
+   than ``g`` % of the benchmark's ``n`` samples). An entry's restart ``r > p`` runs unless its restarts
+   ``r − p … r − 1`` were all quiet; an entry that stops stays stopped. Restarts ``1 … p`` always run: they
+   are the measurement of how far from converged the first runs left the headline.
 3. Gradient-free attacks, once each, last: what they fool every gradient attack missed.
 
 Restarts run on the survivors of *every* earlier run (not of their own entry only), so each restart spends
@@ -44,14 +45,14 @@ def runs(bench: Benchmark, n_examples: int, first_to_fool: Callable[[Run], int])
     gradient = [e for e in bench.attacks if not e.gradient_free]
     for entry in gradient:
         yield Run(entry)
-    threshold = bench.diagnostics.restart_gain_percent
+    threshold, patience = bench.diagnostics.restart_gain_percent, bench.diagnostics.restart_patience
     stopped: set[str] = set()
     for r in range(1, max((e.restarts for e in gradient), default=1)):
         for entry in gradient:
             if r >= entry.restarts or entry.name in stopped:
                 continue
-            if r >= 2 and threshold is not None and \
-                    100.0 * first_to_fool(Run(entry, r - 1)) < threshold * n_examples:
+            if threshold is not None and r > patience and \
+                    all(_quiet(first_to_fool(Run(entry, k)), threshold, n_examples) for k in range(r - patience, r)):
                 stopped.add(entry.name)
                 continue
             yield Run(entry, r)
@@ -61,9 +62,10 @@ def runs(bench: Benchmark, n_examples: int, first_to_fool: Callable[[Run], int])
 
 
 def unconverged(bench: Benchmark, n_examples: int, done: list[Run], first_to_fool: Callable[[Run], int]) -> list[Run]:
-    """The entries' last restarts that still fooled at least the threshold's share although their entry allows
-    no further run: one more restart would still have moved the headline. Empty without a threshold."""
-    threshold = bench.diagnostics.restart_gain_percent
+    """The entries' last restarts where an entry reached the last run it allows without meeting the stop rule
+    (its last ``p`` restarts, or all of them if fewer, quiet): one more restart would have run, so it might still
+    have moved the headline. Empty without a threshold."""
+    threshold, patience = bench.diagnostics.restart_gain_percent, bench.diagnostics.restart_patience
     if threshold is None:
         return []
     last: dict[str, Run] = {}
@@ -71,4 +73,11 @@ def unconverged(bench: Benchmark, n_examples: int, done: list[Run], first_to_foo
         if run.restart > 0:
             last[run.entry.name] = run
     return [run for run in last.values()
-            if run.restart == run.entry.restarts - 1 and 100.0 * first_to_fool(run) >= threshold * n_examples]
+            if run.restart == run.entry.restarts - 1 and not all(
+                _quiet(first_to_fool(Run(run.entry, k)), threshold, n_examples)
+                for k in range(max(1, run.restart - patience + 1), run.restart + 1))]
+
+
+def _quiet(first_to_fool: int, threshold: float, n_examples: int) -> bool:
+    """A restart that was the first to fool fewer than ``threshold`` % of the ``n_examples`` samples."""
+    return 100.0 * first_to_fool < threshold * n_examples

@@ -74,7 +74,7 @@ def _outcome(run: Run, progress: AttackProgress, first_to_fool: int, fooled_flag
                          gradient_mode=None if entry.gradient_free else (
                              entry.gradient.mode if entry.gradient else "surrogate"),
                          gradient_layers=progress.gradient_layers, fooled_flags=fooled_flags,
-                         gradient_free=entry.gradient_free)
+                         gradient_free=entry.gradient_free, reused=progress.reused)
 
 
 def _diagnostics(plan: EvaluationPlan, state: EvaluationState,

@@ -30,6 +30,10 @@ FINGERPRINTS = {
     ("cifar10-linf-1000", 3): "a5623642d0c5d381f3d2f2f505ace3a634fd41f86ca325afe1903e458f587c9c",
     ("cifar10-linf", 3): "425ffb1826bd13d18f8c7b9ba17823f94897f49a9a7cabc9e10fa6c12edee83d",
     ("cifar100-linf", 3): "ae3a06392a668658c369157dd374b5f921756dd646e60dd53e13e96d9e430a14",
+    ("mnist-linf", 3): "8c0394e0732b028a35746126a0a7dc8bb0fab7a973ceb30387a3d4cecf21cc54",
+    ("cifar10-linf-1000", 4): "f90da9e4c9731c8ac911fee204498d60d8db605bfc623b38765369c0ed61a797",
+    ("cifar10-linf", 4): "788a127ced31cb8d86e9a406facfe6cc4fd2eaf800a861b193be4bf9d32d5f88",
+    ("cifar100-linf", 4): "b529d7bd4f9f46480ef26e0335ce5fd9863d9cdf49f93448044a11cc03e523dc",
 }
 BENCHMARKS = ["mnist-linf", "cifar10-linf-1000", "cifar10-linf", "cifar100-linf"]
 
@@ -46,22 +50,33 @@ def test_no_benchmark_changes_without_a_new_version(name):
 
 def test_cifar10_v3_restarts_the_targeted_attack_and_changes_nothing_else():
     protocol = load_protocol()
-    v2, v3 = protocol.benchmark("cifar10-linf-1000", 2), protocol.benchmark("cifar10-linf-1000")
-    assert v3.version == 3 and [e.name for e in v3.attacks] == [e.name for e in v2.attacks]
+    v2, v3 = protocol.benchmark("cifar10-linf-1000", 2), protocol.benchmark("cifar10-linf-1000", 3)
+    assert [e.name for e in v3.attacks] == [e.name for e in v2.attacks]
     changed = [(a.name, a.restarts, b.restarts) for a, b in zip(v2.attacks, v3.attacks) if a != b]
     assert changed == [("apgd-t-assg", 1, 20)]
     assert dataclasses.replace(v3, version=2, attacks=v2.attacks).fingerprint() == v2.fingerprint()
-    assert protocol.benchmark("mnist-linf").attacks == v2.attacks  # MNIST keeps v2
+    assert protocol.benchmark("mnist-linf", 3).attacks == v2.attacks  # MNIST keeps v2's attacks
+
+
+@pytest.mark.parametrize("name, old, new", [("mnist-linf", 2, 3), ("cifar10-linf-1000", 3, 4),
+                                            ("cifar10-linf", 3, 4), ("cifar100-linf", 3, 4)])
+def test_the_two_quiet_restarts_rule_is_the_only_change_of_its_versions(name, old, new):
+    protocol = load_protocol()
+    before, after = protocol.benchmark(name, old), protocol.benchmark(name, new)
+    assert (before.diagnostics.restart_patience, after.diagnostics.restart_patience) == (1, 2)
+    assert after is protocol.benchmark(name)  # in force
+    same_rule = dataclasses.replace(after, version=old, diagnostics=before.diagnostics)
+    assert same_rule.fingerprint() == before.fingerprint() and after.fingerprint() != before.fingerprint()
 
 
 def test_retired_versions_are_found_and_unknown_ones_named():
     protocol = load_protocol()
     assert protocol.benchmark("mnist-linf", 1).version == 1 and protocol.benchmark("mnist-linf", 2).version == 2
     assert protocol.benchmark("mnist-linf", 1).attacks != protocol.benchmark("mnist-linf").attacks
-    with pytest.raises(ValueError, match="mnist-linf has no version 7; the protocol knows v1, v2"):
+    with pytest.raises(ValueError, match="mnist-linf has no version 7; the protocol knows v1, v2, v3"):
         protocol.benchmark("mnist-linf", 7)
     raw = _raw()
-    raw["retired"][0]["version"] = 2
+    raw["retired"][0]["version"] = 4
     with pytest.raises(RecordError, match="not older than the version in force"):
         parse_record(Protocol, raw, "benchmarks.yaml")
 
@@ -78,7 +93,7 @@ def test_protocols_as_committed():
     protocol = load_protocol()
     assert set(protocol.benchmarks) == set(BENCHMARKS)
     assert {n: b.version for n, b in protocol.benchmarks.items()} == {
-        "mnist-linf": 2, "cifar10-linf-1000": 3, "cifar10-linf": 3, "cifar100-linf": 3}
+        "mnist-linf": 3, "cifar10-linf-1000": 4, "cifar10-linf": 4, "cifar100-linf": 4}
     mnist = protocol.benchmark("mnist-linf")
     assert (mnist.epsilon, mnist.subset, mnist.n_examples) == (0.1, "mnist-test-1000", 1000)
     for name in ("cifar10-linf", "cifar100-linf"):

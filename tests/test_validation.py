@@ -167,21 +167,27 @@ def test_cli_models_marks_an_unreliable_headline_and_writes_epsilon_in_steps_of_
     import snnbench.results as results
     from snnbench.results import Diagnostic, read_result, result_path, write_result
 
+    from snnbench.protocol import load_protocol
+
+    version = load_protocol().benchmark("cifar10-linf-1000").version
+    at, bptt = (read_result(result_path(results.published_boards(), "cifar10-linf-1000", version, name))
+                for name in ("cifar10-vgg11-lif-at", "cifar10-vgg11-lif-bptt"))
+    assert at.reliable and bptt.robust_accuracy == 0.0
     assert main(["models", "--dataset", "cifar10"]) == 0
     rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[2:]}
-    assert "4.3% cifar10-linf-1000 v3" in rows["cifar10-vgg11-lif-at"]
+    assert f"{at.robust_accuracy:.1f}% cifar10-linf-1000 v{version}" in rows["cifar10-vgg11-lif-at"]
     assert "at ε=8/255 on cifar10-jpeg" in rows["cifar10-vgg11-lif-at"]
-    assert "0.0% cifar10-linf-1000 v3" in rows["cifar10-vgg11-lif-bptt"]
+    assert f"0.0% cifar10-linf-1000 v{version}" in rows["cifar10-vgg11-lif-bptt"]
     # The same board with that row in doubt (as v2's was: Square fooled 0.7% that every gradient attack missed).
     boards = tmp_path / "leaderboard"
     shutil.copytree(results.published_boards(), boards)
-    path = result_path(boards, "cifar10-linf-1000", 3, "cifar10-vgg11-lif-at")
+    path = result_path(boards, "cifar10-linf-1000", version, "cifar10-vgg11-lif-at")
     doubt = Diagnostic("gradient-free-gain", "square fooled 4 samples", True)
     write_result(dataclasses.replace(read_result(path), diagnostics=(doubt,), reliable=False), path)
     monkeypatch.setattr(results, "published_boards", lambda: boards)
     assert main(["models", "--dataset", "cifar10"]) == 0
     rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[2:]}
-    assert "4.3% (unreliable) cifar10-linf-1000 v3" in rows["cifar10-vgg11-lif-at"]
+    assert f"{at.robust_accuracy:.1f}% (unreliable) cifar10-linf-1000 v{version}" in rows["cifar10-vgg11-lif-at"]
 
 
 @pytest.mark.parametrize("epsilon, label", [(8 / 255, "8/255"), (0.1, "0.1"), (0.03137, "0.03137"), (1.0, "1")])
