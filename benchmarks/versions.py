@@ -8,7 +8,8 @@ each (and the difference in points), the new version's reference and prior-pract
 practice's overestimate under each, the evaluation's minutes and input gradients under each (with the
 threads it ran on: the machine was shared, so minutes compare loosely; gradients are exact), and how much
 the new version's last restart still lowered the headline. A model without a result under one of the two
-versions shows "—" there.
+versions shows "—" there. Minutes include runs carried over from the older version's result (``snnbench evaluate
+--reuse``), as they were measured then, and say how many minutes those were.
 """
 from __future__ import annotations
 
@@ -29,7 +30,9 @@ def _result(benchmark: str, version: int, model: str) -> Optional[Result]:
 def _cost(result: Optional[Result]) -> str:
     if result is None:
         return "—"
-    return f"{result.seconds / 60:.1f} min, {result.backward:,} ({result.environment.threads} thr.)"
+    carried = sum(a.seconds for a in result.attacks if a.reused)  # measured when the older version ran them
+    return (f"{result.seconds / 60:.1f} min{f' ({carried / 60:.1f} carried over)' if carried else ''}, "
+            f"{result.backward:,} ({result.environment.threads} thr.)")
 
 
 def _figure(result: Optional[Result], field: str) -> str:

@@ -9,11 +9,11 @@ from snnbench.protocol import load_protocol
 from snnbench.schedule import Run, runs, unconverged
 
 
-def bench_with(threshold=None, **restarts):
+def bench_with(threshold=None, patience=1, **restarts):
     bench = load_protocol().benchmark("mnist-linf")
     attacks = tuple(dataclasses.replace(a, restarts=restarts.get(a.name.replace("-", "_"), 1)) for a in bench.attacks)
-    return dataclasses.replace(bench, attacks=attacks,
-                               diagnostics=dataclasses.replace(bench.diagnostics, restart_gain_percent=threshold))
+    return dataclasses.replace(bench, attacks=attacks, diagnostics=dataclasses.replace(
+        bench.diagnostics, restart_gain_percent=threshold, restart_patience=patience))
 
 
 def order(bench, gains, n=1000):
@@ -96,17 +96,13 @@ def test_shares_of_a_run_merge_into_what_one_process_holds():
     assert _merge(rank0, [rank0]) is rank0
 
 
-def with_patience(bench, patience):
-    return dataclasses.replace(bench, diagnostics=dataclasses.replace(bench.diagnostics, restart_patience=patience))
-
-
 @pytest.mark.parametrize("gains, last", [
     ({"sa-pgd-assg/r1": 0, "sa-pgd-assg/r2": 5, "sa-pgd-assg/r3": 1, "sa-pgd-assg/r4": 0}, 4),  # r3, r4 quiet
     ({"sa-pgd-assg/r1": 1, "sa-pgd-assg/r2": 1}, 2),  # two quiet in a row at once: stops after r2
     ({"sa-pgd-assg/r1": 3, "sa-pgd-assg/r2": 0, "sa-pgd-assg/r3": 4, "sa-pgd-assg/r4": 1, "sa-pgd-assg/r5": 1}, 5),
 ])
 def test_with_patience_two_an_entry_stops_only_after_two_quiet_restarts_in_a_row(gains, last):
-    bench = with_patience(bench_with(0.2, sa_pgd_assg=20), 2)  # quiet: fewer than 2 of 1000
+    bench = bench_with(0.2, 2, sa_pgd_assg=20)  # quiet: fewer than 2 of 1000
     names = [n for n in order(bench, gains) if n.startswith("sa-pgd-assg/")]
     assert names == [f"sa-pgd-assg/r{r}" for r in range(1, last + 1)]
     assert "sa-pgd-assg/r2" in order(bench_with(0.2, sa_pgd_assg=20), {"sa-pgd-assg/r1": 3}) and \
@@ -114,7 +110,7 @@ def test_with_patience_two_an_entry_stops_only_after_two_quiet_restarts_in_a_row
 
 
 def test_with_patience_two_the_last_allowed_restart_is_converged_only_after_two_quiet_ones():
-    bench = with_patience(bench_with(0.2, sa_pgd_assg=4), 2)
+    bench = bench_with(0.2, 2, sa_pgd_assg=4)
     entry = bench.attack("sa-pgd-assg")
     done = [Run(a, 0) for a in bench.attacks] + [Run(entry, r) for r in (1, 2, 3)]
 
