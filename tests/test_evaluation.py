@@ -300,7 +300,7 @@ def test_a_board_refuses_a_result_that_is_not_its_protocols_run(official_result,
     environment = dataclasses.replace(official_result.environment, seed=7)
     write_result(dataclasses.replace(official_result, environment=environment),
                  result_path(board, "mnist-linf", VERSION, "tiny-lif"))
-    with pytest.raises(ValueError, match="ran with seed 7; mnist-linf v2 uses 0"):
+    with pytest.raises(ValueError, match=f"ran with seed 7; mnist-linf v{VERSION} uses 0"):
         regenerate(board, zoo=zoo)
 
 
