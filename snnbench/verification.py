@@ -265,7 +265,8 @@ def _verify_batch(runner: Runner, run: Run, outcome: AttackOutcome, batches: lis
         report.problems.append(
             f"{report.path}: {outcome.name} batch {index + 1}: the re-run fooled {len(got)} samples, the result "
             f"says {len(expected)}; they differ on samples {_show(sorted(got ^ expected))}")
-    report.check(f"{outcome.name} batch {index + 1} of {len(batches)} ({len(batch)} images)", got != expected)
+    carried = f"; carried over from the {outcome.reused}" if outcome.reused else ""
+    report.check(f"{outcome.name} batch {index + 1} of {len(batches)} ({len(batch)} images{carried})", got != expected)
 
 
 def _show(indices: list[int], limit: int = 10) -> str:
