@@ -47,7 +47,7 @@ class Carryover:
                 not same_definition(entry, run.entry) or old.attacked != len(samples):
             return None
         fooled = [i for i in samples if old.fooled_flags[i] == "1"]
-        if len(fooled) != old.attacked - old.robust or fooled != [i for i, f in enumerate(old.fooled_flags) if f == "1"]:
+        if fooled != [i for i, f in enumerate(old.fooled_flags) if f == "1"]:  # (the record checks the count)
             raise ValueError(f"{self.label}: run {old.name} reports {old.attacked - old.robust} fooled samples but "
                              f"its fooled_flags mark {old.fooled_flags.count('1')} ({len(fooled)} of them among the "
                              f"samples it attacked): the file is inconsistent; evaluate without --reuse")
@@ -104,13 +104,16 @@ def for_plan(plan: EvaluationPlan, source: Optional[PathLike] = None,
     leaderboard, where :meth:`~snnbench.evaluation_plan.EvaluationPlan.result_file` puts them). None when no
     such result exists; ValueError when ``source`` (or the result found) is not the same evaluation."""
     if source is None:
-        found = next((path for path in plan.earlier_result_files(out) if path.is_file() and
-                      all(o.fooled_flags is not None for o in read_result(path).attacks)), None)
+        earlier = ((path, read_result(path)) for path in plan.earlier_result_files(out) if path.is_file())
+        found = next(((path, result) for path, result in earlier
+                      if all(o.fooled_flags is not None for o in result.attacks)), None)
         if found is None:
             return None
-        source = found
+        source, result = found
+    else:
+        result = read_result(source)
     model = plan.subject
-    carry = carryover(read_result(source), model=model.name, bench=plan.bench, n_examples=plan.settings.n_examples,
+    carry = carryover(result, model=model.name, bench=plan.bench, n_examples=plan.settings.n_examples,
                       seed=plan.settings.seed, batch_size=plan.settings.batch_size,
                       model_sha256=model.model.fingerprint(), card_file_sha256=model.card_sha256, source=str(source))
     return carry, Path(source)
