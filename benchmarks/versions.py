@@ -1,7 +1,8 @@
 """Two protocol versions of one board side by side, from the committed results: what the new version changed,
 per model, and what it cost.
 
-Usage: ``python benchmarks/versions.py [--benchmark mnist-linf] [--old 1] [--new 2]``
+Usage: ``python benchmarks/versions.py [--benchmark mnist-linf] [--old K] [--new K]`` (default: the version in
+force and the one before it)
 
 Prints a Markdown table with a row per zoo model that has a result under either version: the headline under
 each (and the difference in points), the new version's reference and prior-practice accuracies, prior
@@ -63,11 +64,17 @@ def rows(benchmark: str, old: int, new: int) -> list[list[str]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--benchmark", default="mnist-linf")
-    parser.add_argument("--old", type=int, default=1)
-    parser.add_argument("--new", type=int, default=2)
+    parser.add_argument("--old", type=int, help="default: the version before --new")
+    parser.add_argument("--new", type=int, help="default: the version in force")
     args = parser.parse_args()
     protocol = load_protocol()
-    for version in (args.old, args.new):
+    try:
+        in_force = protocol.benchmark(args.benchmark).version
+    except ValueError as err:
+        raise SystemExit(f"versions.py: {err}") from None
+    args.new = in_force if args.new is None else args.new
+    args.old = args.new - 1 if args.old is None else args.old
+    for version in (args.new, args.old):
         try:
             protocol.benchmark(args.benchmark, version)
         except ValueError as err:  # an unknown benchmark or version, named in one line

@@ -147,18 +147,24 @@ def test_the_reference_replay_reproduces_a_committed_v2_batch_sample_for_sample(
 
 
 def test_versions_script_compares_the_committed_results_of_two_versions():
+    from snnbench.protocol import load_protocol
     from snnbench.results import leaderboard_root, read_result, result_path
 
-    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "versions.py"), "--benchmark", "mnist-linf"],
-                         capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stderr
-    lines = run.stdout.splitlines()
-    assert lines[0].startswith("| model | robust v1 | robust v2 | change |")
+    def table(*flags: str) -> str:
+        run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "versions.py"), "--benchmark", "mnist-linf",
+                              *flags], capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, run.stderr
+        return run.stdout
+
+    in_force = load_protocol().benchmark("mnist-linf").version
+    default = table()  # the version in force against the one before it
+    lines = default.splitlines()
+    assert lines[0].startswith(f"| model | robust v{in_force - 1} | robust v{in_force} | change |")
     both = 0
     for line in lines[2:]:
         cells = [c.strip() for c in line.strip("|").split("|")]
         model = cells[0].strip("`")
-        paths = [result_path(leaderboard_root(), "mnist-linf", v, model) for v in (1, 2)]
+        paths = [result_path(leaderboard_root(), "mnist-linf", v, model) for v in (in_force - 1, in_force)]
         if all(p.exists() for p in paths):
             old, new = (read_result(p) for p in paths)
             assert cells[1:4] == [f"{old.robust_accuracy:.1f}", f"{new.robust_accuracy:.1f}",
@@ -166,8 +172,10 @@ def test_versions_script_compares_the_committed_results_of_two_versions():
             assert cells[10] == f"{new.backward / old.backward:.1f}×"
             both += 1
     assert both >= 1
-    # The README's table is this output: a new result that changes it must change the README too.
-    assert run.stdout.strip() in (ROOT / "README.md").read_text(encoding="utf-8")
+    # The README's table is this output, and the history page's is v1 against v2: a new result that changes
+    # one must change the page too.
+    assert default.strip() in (ROOT / "README.md").read_text(encoding="utf-8")
+    assert table("--old", "1", "--new", "2").strip() in (ROOT / "docs" / "protocol-history.md").read_text("utf-8")
     bad = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "versions.py"), "--new", "9"],
                          capture_output=True, text=True, timeout=600)
     assert bad.returncode != 0 and bad.stderr.strip().splitlines()[-1].startswith("versions.py: ")
