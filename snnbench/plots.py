@@ -62,7 +62,8 @@ def plot_board(board: "Board", stem: PathLike) -> list[Path]:
     width, height = (fig.get_size_inches() * 72) * (ax.get_position().width, ax.get_position().height)
     anchors = [((r.clean_accuracy - x0) / (x1 - x0), (r.robust_accuracy - y0) / (y1 - y0)) for r in results]
     places = _placements(anchors, [(6 + LABEL_POINTS * 0.6 * len(r.model)) / width for r in results],
-                         LINE_POINTS / height)
+                         LINE_POINTS / height, tops=[(r.prior_accuracy - y0) / (y1 - y0) for r in results],
+                         marker=MARKER_POINTS / width)
     for result, (side, line) in zip(results, places):
         ax.annotate(result.model, (result.clean_accuracy, result.robust_accuracy), textcoords="offset points",
                     xytext=(6 * side, -4 - LINE_POINTS * line), fontsize=LABEL_POINTS,
@@ -76,26 +77,38 @@ def plot_board(board: "Board", stem: PathLike) -> list[Path]:
     return _save(fig, stem)
 
 
-LABEL_POINTS, LINE_POINTS = 7, 9  # a label's font size, and the height of one line of labels
+LABEL_POINTS, LINE_POINTS, MARKER_POINTS = 7, 9, 4  # a label's font size, a line of labels' height, a dot's radius
 
 
-def _placements(anchors: list[tuple[float, float]], widths: list[float], height: float) -> list[tuple[int, int]]:
-    """Where each label goes, in order, so that it covers no label placed before it: ``(side, line)`` with side
-    ``1`` right of its anchor and ``-1`` left of it, line ``0`` level with it and ``k`` that many lines lower
-    (negative: higher). Tried nearest first: right, left, then a line lower, a line higher, and so on. Anchors,
-    widths and the line ``height`` are fractions of the axes; a label spans its width beside the anchor and
-    one line height around its ``y``."""
+def _placements(anchors: list[tuple[float, float]], widths: list[float], height: float,
+                tops: Optional[list[float]] = None, marker: float = 0.0) -> list[tuple[int, int]]:
+    """Where each label goes, in order, so that it covers no label placed before it and no other model's dot
+    or segment: ``(side, line)`` with side ``1`` right of its anchor and ``-1`` left of it, line ``0`` level
+    with it and ``k`` that many lines lower (negative: higher). Tried nearest first: right, left, then a line
+    lower, a line higher, and so on, where a place that leaves the axes' width counts as two lines away.
+    Anchors, widths, the line ``height`` and the ``marker`` radius are fractions of the axes; a label
+    spans its width beside the anchor and one line height around its ``y``; model ``i``'s segment runs from
+    its anchor up to ``tops[i]`` (default: the anchor alone)."""
+    tops = [y for _, y in anchors] if tops is None else tops
     placed: list[tuple[float, float, float]] = []
     chosen = []
-    for (x, y), w in zip(anchors, widths):
-        for line in (k for n in range(len(anchors) + 1) for k in ((n, -n) if n else (0,))):
-            spans = [(side, x if side > 0 else x - w) for side in (1, -1)]
-            free = [(side, left) for side, left in spans
-                    if not any(left < right and other < left + w and abs(y - line * height - top) < height
-                               for other, right, top in placed)]
-            if free:
-                side, left = free[0]
-                break
+    lines = [k for n in range(len(anchors) + 1) for k in ((n, -n) if n else (0,))]
+    for i, ((x, y), w) in enumerate(zip(anchors, widths)):
+        def free(line: int, side: int) -> bool:
+            left, level = (x if side > 0 else x - w), y - line * height
+            return (not any(left < right and other < left + w and abs(level - top) < height
+                            for other, right, top in placed)
+                    and not any(j != i and left - marker < dx < left + w + marker
+                                and low - marker - height / 2 < level < high + marker + height / 2
+                                for j, ((dx, low), high) in enumerate(zip(anchors, tops))))
+
+        def cost(place: tuple[int, int]) -> int:
+            line, side = place
+            left = x if side > 0 else x - w
+            return abs(line) + (0 if 0.0 <= left and left + w <= 1.0 else 2)
+
+        line, side = min((p for p in ((line, side) for line in lines for side in (1, -1)) if free(*p)), key=cost)
+        left = x if side > 0 else x - w
         placed.append((left, left + w, y - line * height))
         chosen.append((side, line))
     return chosen

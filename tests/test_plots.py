@@ -97,6 +97,16 @@ def test_board_labels_never_cover_one_another():
     anchors = [(0.62, 0.05), (0.60, 0.05), (0.10, 0.50), (0.61, 0.05)]
     assert _placements(anchors, [0.3, 0.3, 0.3, 0.3], 0.03) == [(1, 0), (-1, 0), (1, 0), (1, 1)]
     assert _placements([(0.1, 0.5), (0.5, 0.5)], [0.3, 0.3], 0.03) == [(1, 0), (1, 0)]  # side by side
+    # As lif-at (57.7, 4.1) and then lif-tgo-at (56.5, 3.9) on the CIFAR-10 v4 board: left of its dot the
+    # second label would leave the axes, so it goes a line lower on the right; with no room inside on any
+    # line, a label still gets a place.
+    assert _placements([(0.07, 0.26), (0.02, 0.25)], [0.2, 0.23], 0.03) == [(1, 0), (1, 1)]
+    assert _placements([(0.5, 0.5)], [1.2], 0.03) == [(1, 0)]
+    # As lif-bptt (77.5, 0) and lif-tgo (76.4, 0) near the right edge: bptt's label would run over tgo's dot on
+    # the left, so it goes a line lower; tgo's then fits left on its own line. A label never crosses another
+    # model's segment (from its dot up to prior practice's circle).
+    assert _placements([(0.97, 0.05), (0.92, 0.05)], [0.3, 0.3], 0.03, marker=0.01) == [(-1, 1), (-1, 0)]
+    assert _placements([(0.5, 0.5), (0.3, 0.6)], [0.3, 0.3], 0.03, tops=[0.9, 0.6]) == [(1, 0), (-1, 0)]
 
 
 def test_board_label_placements_do_not_overlap_on_any_layout():
