@@ -174,8 +174,10 @@ def test_versions_script_compares_the_committed_results_of_two_versions():
     assert both >= 1
     # The README's table is this output, and the history page's is v1 against v2: a new result that changes
     # one must change the page too.
-    assert default.strip() in (ROOT / "README.md").read_text(encoding="utf-8")
-    assert table("--old", "1", "--new", "2").strip() in (ROOT / "docs" / "protocol-history.md").read_text("utf-8")
+    assert default.strip() in (ROOT / "README.md").read_text(encoding="utf-8"), \
+        "the README's Cost table is stale: paste `python benchmarks/versions.py` over it"
+    assert table("--old", "1", "--new", "2").strip() in (ROOT / "docs" / "protocol-history.md").read_text("utf-8"), \
+        "docs/protocol-history.md's last table is stale: paste `python benchmarks/versions.py --old 1 --new 2`"
     bad = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "versions.py"), "--new", "9"],
                          capture_output=True, text=True, timeout=600)
     assert bad.returncode != 0 and bad.stderr.strip().splitlines()[-1].startswith("versions.py: ")
