@@ -88,27 +88,35 @@ def _placements(anchors: list[tuple[float, float]], widths: list[float], height:
     lower, a line higher, and so on, where a place that leaves the axes' width counts as two lines away.
     Anchors, widths, the line ``height`` and the ``marker`` radius are fractions of the axes; a label
     spans its width beside the anchor and one line height around its ``y``; model ``i``'s segment runs from
-    its anchor up to ``tops[i]`` (default: the anchor alone)."""
+    its anchor up to ``tops[i]`` (default: the anchor alone). Where dots and segments leave no room on any line
+    tried, a label may cross them, never another label."""
     tops = [y for _, y in anchors] if tops is None else tops
     placed: list[tuple[float, float, float]] = []
     chosen = []
     lines = [k for n in range(len(anchors) + 1) for k in ((n, -n) if n else (0,))]
     for i, ((x, y), w) in enumerate(zip(anchors, widths)):
-        def free(line: int, side: int) -> bool:
-            left, level = (x if side > 0 else x - w), y - line * height
-            return (not any(left < right and other < left + w and abs(level - top) < height
-                            for other, right, top in placed)
-                    and not any(j != i and left - marker < dx < left + w + marker
-                                and low - marker - height / 2 < level < high + marker + height / 2
-                                for j, ((dx, low), high) in enumerate(zip(anchors, tops))))
+        def left_of(side: int) -> float:
+            return x if side > 0 else x - w
+
+        def clear_of_labels(line: int, side: int) -> bool:
+            left, level = left_of(side), y - line * height
+            return not any(left < right and other < left + w and abs(level - top) < height
+                           for other, right, top in placed)
+
+        def clear_of_models(line: int, side: int) -> bool:
+            left, level = left_of(side), y - line * height
+            return not any(j != i and left - marker < dx < left + w + marker
+                           and low - marker - height / 2 < level < high + marker + height / 2
+                           for j, ((dx, low), high) in enumerate(zip(anchors, tops)))
 
         def cost(place: tuple[int, int]) -> int:
-            line, side = place
-            left = x if side > 0 else x - w
-            return abs(line) + (0 if 0.0 <= left and left + w <= 1.0 else 2)
+            left = left_of(place[1])
+            return abs(place[0]) + (0 if 0.0 <= left and left + w <= 1.0 else 2)
 
-        line, side = min((p for p in ((line, side) for line in lines for side in (1, -1)) if free(*p)), key=cost)
-        left = x if side > 0 else x - w
+        places = [(line, side) for line in lines for side in (1, -1) if clear_of_labels(line, side)]
+        # Where other models' dots and segments leave no room on any line tried, a label may cross them.
+        line, side = min([p for p in places if clear_of_models(*p)] or places, key=cost)
+        left = left_of(side)
         placed.append((left, left + w, y - line * height))
         chosen.append((side, line))
     return chosen

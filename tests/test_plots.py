@@ -107,6 +107,8 @@ def test_board_labels_never_cover_one_another():
     # model's segment (from its dot up to prior practice's circle).
     assert _placements([(0.97, 0.05), (0.92, 0.05)], [0.3, 0.3], 0.03, marker=0.01) == [(-1, 1), (-1, 0)]
     assert _placements([(0.5, 0.5), (0.3, 0.6)], [0.3, 0.3], 0.03, tops=[0.9, 0.6]) == [(1, 0), (-1, 0)]
+    # Hemmed in by two segments that span the whole height, a label still gets a place (it crosses one).
+    assert _placements([(0.4, 0.0), (0.5, 0.5), (0.6, 0.0)], [0.3] * 3, 0.03, tops=[1.0, 0.5, 1.0])[1] == (1, 0)
 
 
 def test_board_label_placements_do_not_overlap_on_any_layout():
