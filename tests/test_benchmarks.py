@@ -184,20 +184,21 @@ def test_versions_script_compares_the_committed_results_of_two_versions():
     assert "no version 9" in bad.stderr and "Traceback" not in bad.stderr
 
 
-def test_first_to_fool_script_takes_the_headline_apart_as_the_flags_do():
+@pytest.mark.parametrize("benchmark", ["mnist-linf", "cifar10-linf-1000"])
+def test_first_to_fool_script_takes_the_headline_apart_as_the_flags_do(benchmark):
     from snnbench.protocol import load_protocol
     from snnbench.results import leaderboard_root, read_result, result_path
 
-    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "first_to_fool.py")], capture_output=True,
-                         text=True, timeout=600)
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "first_to_fool.py"), "--benchmark", benchmark],
+                         capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     names = [c.strip() for c in lines[0].strip("|").split("|")][2:-1]
     assert names[:2] == ["sa-pgd-assg", "apgd-ce"] and len(lines) > 3
-    in_force = load_protocol().benchmark("mnist-linf").version
+    in_force = load_protocol().benchmark(benchmark).version
     for line in lines[2:]:
         cells = [c.strip() for c in line.strip("|").split("|")]
-        result = read_result(result_path(leaderboard_root(), "mnist-linf", in_force, cells[0].strip("`")))
+        result = read_result(result_path(leaderboard_root(), benchmark, in_force, cells[0].strip("`")))
         # Recount from the per-sample flags, in protocol order: a run's first fooled are the clean-correct
         # images it fooled that no earlier run had.
         fooled = [c == "0" for c in result.clean_flags]
@@ -211,6 +212,6 @@ def test_first_to_fool_script_takes_the_headline_apart_as_the_flags_do():
                     for c in (counts[n] for n in names)]
         assert cells[2:-1] == expected, cells[0]
         assert cells[-1] == f"{fooled.count(False)} ({result.robust_accuracy:.1f}%)"
-    # The README's table of the board in force is this output.
+    # The README's table of each board in force is this output.
     assert run.stdout.strip() in (ROOT / "README.md").read_text(encoding="utf-8"), \
-        "the README's first-to-fool table is stale: paste `python benchmarks/first_to_fool.py` over it"
+        f"the README's first-to-fool table is stale: paste `python benchmarks/first_to_fool.py --benchmark {benchmark}`"
