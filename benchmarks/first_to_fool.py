@@ -4,7 +4,8 @@ to fool, from the committed results.
 Usage: ``python benchmarks/first_to_fool.py [--benchmark mnist-linf] [--version K]`` (default: the version in
 force)
 
-Prints a Markdown table with a row per zoo model that has a result under that version. The protocol runs its
+Prints a Markdown table, headed by the board's name and version, with a row per zoo model that has a result
+under that version. The protocol runs its
 entries in order on the survivors of the runs before; a cell counts the images an entry's runs fooled that no
 earlier run had fooled (``first_to_fool`` in the result's ``attacks``), as ``first run + later restarts
 (number of restarts)``; "n/a" where the entry does not apply to the model's neurons. Per row,
@@ -38,6 +39,7 @@ def _cell(runs: list) -> str:
 
 
 def rows(benchmark: str, version: int) -> tuple[list[str], list[list[str]]]:
+    """The header (its first cell names the board) and a row per zoo model with a result under ``version``."""
     names: list[str] = []
     found: list[tuple[str, Result]] = []
     for model in list_models():
@@ -57,7 +59,7 @@ def rows(benchmark: str, version: int) -> tuple[list[str], list[list[str]]]:
                              f"is not the {robust} robust images")
         table.append([f"`{result.model}`", str(correct)] + [_cell(grouped[n]) if n in grouped else "—" for n in names]
                      + [f"{robust} ({result.robust_accuracy:.1f}%)"])
-    return ["model", "clean-correct", *names, "robust"], table
+    return [f"{benchmark} v{version}", "clean-correct", *names, "robust"], table
 
 
 def main() -> int:

@@ -193,9 +193,10 @@ def test_first_to_fool_script_takes_the_headline_apart_as_the_flags_do(benchmark
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
-    names = [c.strip() for c in lines[0].strip("|").split("|")][2:-1]
-    assert names[:2] == ["sa-pgd-assg", "apgd-ce"] and len(lines) > 3
     in_force = load_protocol().benchmark(benchmark).version
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    names = header[2:-1]
+    assert header[0] == f"{benchmark} v{in_force}" and names[:2] == ["sa-pgd-assg", "apgd-ce"] and len(lines) > 3
     for line in lines[2:]:
         cells = [c.strip() for c in line.strip("|").split("|")]
         result = read_result(result_path(leaderboard_root(), benchmark, in_force, cells[0].strip("`")))
