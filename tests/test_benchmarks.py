@@ -216,3 +216,25 @@ def test_first_to_fool_script_takes_the_headline_apart_as_the_flags_do(benchmark
     # The README's table of each board in force is this output.
     assert run.stdout.strip() in (ROOT / "README.md").read_text(encoding="utf-8"), \
         f"the README's first-to-fool table is stale: paste `python benchmarks/first_to_fool.py --benchmark {benchmark}`"
+
+
+def test_replay_run_names_a_missing_run_and_a_file_without_run_flags():
+    script = str(ROOT / "benchmarks" / "replay_run.py")
+    v2 = str(ROOT / "leaderboard" / "mnist-linf" / "v2" / "results" / "mnist-convnet-lif-at.json")
+    v1 = str(ROOT / "leaderboard" / "mnist-linf" / "v1" / "results" / "mnist-convnet-lif-at.json")
+    missing = subprocess.run([sys.executable, script, v2, "nope"], capture_output=True, text=True, timeout=600)
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+    assert "has no run 'nope'; it has sa-pgd-assg, apgd-ce," in missing.stderr
+    flagless = subprocess.run([sys.executable, script, v1, "sa-pgd-assg"], capture_output=True, text=True, timeout=600)
+    assert flagless.returncode == 1 and "keeps no per-run flags" in flagless.stderr
+
+
+@pytest.mark.slow
+def test_replay_run_reproduces_a_committed_run_sample_for_sample():
+    # A run that today's numerics produced (not carried over): APGD-T's fourth restart on the CIFAR-10 AT model,
+    # 43 images, the run that fooled the board's last gradient-attack sample.
+    result = ROOT / "leaderboard" / "cifar10-linf-1000" / "v4" / "results" / "cifar10-vgg11-lif-at.json"
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "replay_run.py"), str(result), "apgd-t-assg/r4"],
+                         capture_output=True, text=True, timeout=1800)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "only here [], only there []" in run.stdout and run.stdout.strip().endswith("same")
