@@ -6,8 +6,9 @@ force)
 
 Prints a Markdown table, headed by the board's name and version, with a row per zoo model that has a result
 under that version. The protocol runs its entries in order on the survivors of the runs before; a cell counts
-the images an entry's runs fooled that no earlier run had fooled (``first_to_fool`` in the result's ``attacks``), as ``first run + later restarts
-(number of restarts)``; "n/a" where the entry does not apply to the model's neurons. Per row,
+the images an entry's runs fooled that no earlier run had fooled (``first_to_fool`` in the result's
+``attacks``), as ``first run + later restarts (number of restarts)``; "n/a" where the entry does not apply to
+the model's neurons. Per row,
 
     clean-correct − Σ cells = robust accuracy × n / 100,
 
