@@ -34,7 +34,7 @@ def main() -> int:
     from snnbench.protocol import load_protocol
     from snnbench.results import read_result
     from snnbench.runner import Runner
-    from snnbench.schedule import Run
+    from snnbench.verification import attacked_samples
     from snnbench.zoo import load_model
 
     result = read_result(args.result)
@@ -48,15 +48,7 @@ def main() -> int:
                            batch_size=result.environment.batch_size or bench.batch_size, seed=result.environment.seed)
     images, labels = plan.images(args.data_dir)
     runner = Runner(plan, images, labels)
-    clean = [i for i, c in enumerate(result.clean_flags) if c == "1"]
-    before: set[int] = set()
-    for outcome in result.attacks:  # the samples each run attacked follow from the runs before it
-        run = Run(bench.attack(outcome.name.split("/")[0]), outcome.restart)
-        fooled = {i for i, c in enumerate(outcome.fooled_flags) if c == "1"}
-        samples = clean if run.on_clean else [i for i in clean if i not in before]
-        before |= fooled
-        if outcome.name == args.run:
-            break
+    run, outcome, samples, fooled = next(r for r in attacked_samples(result, bench) if r[1].name == args.run)
     if outcome.not_applicable:
         raise SystemExit(f"replay_run.py: {args.run} did not run on {result.model}: {outcome.not_applicable}")
     batches = runner.batches(samples)

@@ -22,7 +22,9 @@ which it reports as a mismatch with the sample's index. So may other code: a cha
 formula or a memory layout that moves a rounding moves an attack's path near a spike threshold. A result
 records the code that produced it (``environment.source_sha256``, :mod:`snnbench.source`), and a failed
 verification says when the code re-running it is another (then the result is re-run, not the code
-trusted). A result from before per-run flags (protocol v1)
+trusted). A run carried over from an earlier result (``--reuse``) was produced by that result's code: a mismatch
+in it names the earlier file and its code, and the re-run begins with that version. A result from before
+per-run flags (protocol v1)
 is checked less: its clean pass, and the reference's and prior practice's drawn batches against its robust
 flags and fooled counts; its survivors runs are not re-run.
 """
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,8 +42,8 @@ from .datasets import PathLike
 from .diagnostics import OF_THE_MODEL, mismatch, model_diagnostics
 from .evaluation_plan import plan_evaluation
 from .leaderboard import protocol_problems
-from .protocol import load_protocol
-from .results import AttackOutcome, Result, read_result
+from .protocol import Benchmark, load_protocol
+from .results import AttackOutcome, Environment, Result, published_boards, read_result, result_path
 from .runner import Runner
 from .schedule import Run
 from .source import source_sha256
@@ -59,6 +62,7 @@ class Verification:
     budget: Optional[float] = None  # seconds; None: every drawn batch of every run
     skipped: list[str] = field(default_factory=list)  # runs left unchecked when the budget ran out
     notes: list[str] = field(default_factory=list)  # what was not re-run, and why
+    carried: set[str] = field(default_factory=set)  # the earlier results of carried runs that mismatched
 
     @property
     def ok(self) -> bool:
@@ -126,20 +130,55 @@ def verify(path: PathLike, *, samples: Optional[int] = None, zoo: Optional[PathL
         _verify_without_run_flags(runner, bench, result, want, report)
     if report.problems and result.environment.source_sha256 != source_sha256():
         report.problems.append(f"{path}: {other_code(result)}")
+    for label in sorted(report.carried):
+        report.problems.append(f"{path}: {carried_code(result, label, Path(path))}")
     report.seconds = time.perf_counter() - start
     return report
 
 
 def other_code(result: Result) -> str:
     """Why a mismatch may be the code's and not the result's: which code produced it, and which re-ran it."""
-    env, here = result.environment, source_sha256()
-    if env.source_sha256 is None:
-        made = f"by snnbench {env.snnbench} on {env.date}, before results recorded their code"
+    return (f"the result was produced {_made_by(result.environment)}; this is source {source_sha256()[:12]}: "
+            f"numerics may differ, so re-run the evaluation with this code ({_rerun(result)})")
+
+
+CARRIED = re.compile(r"(?P<benchmark>\S+) v(?P<version>\d+) result (?P<flags>[0-9a-f]{12})")
+
+
+def carried_code(result: Result, label: str, path: Path) -> str:
+    """Which code produced the runs that ``result`` (read from ``path``) carried over from the earlier result
+    ``label`` names (``<benchmark> v<k> result <flags sha256, 12 digits>``, :class:`snnbench.reuse.Carryover`),
+    looked up beside ``path`` (``<leaderboard>/<benchmark>/v<k>/results/<model>.json``) and then in the
+    published boards: a mismatch in such a run is the earlier result's, or its code's, and its re-run comes
+    first."""
+    found = CARRIED.fullmatch(label)
+    if found is None:
+        return f"a mismatched run was carried over from {label!r}, which names no result file"
+    benchmark, version, path = found["benchmark"], int(found["version"]), path.resolve()
+    board = path.parents[3] if len(path.parents) > 3 else None  # the leaderboard the file sits in, if it does
+    roots = [board] if board and path == result_path(board, result.benchmark, result.protocol, result.model) else []
+    for root in roots + [published_boards()]:
+        earlier = result_path(root, benchmark, version, result.model)
+        if earlier.is_file() and (old := read_result(earlier)).flags_sha256.startswith(found["flags"]):
+            break
     else:
-        made = f"by source {env.source_sha256[:12]}" + (f" (git {env.revision[:12]})" if env.revision else "")
-    return (f"the result was produced {made}; this is source {here[:12]}: numerics may differ, so re-run "
-            f"the evaluation with this code (snnbench evaluate --model {result.model} --benchmark "
-            f"{result.benchmark} --version {result.protocol})")
+        return (f"a mismatched run was carried over from the {label}, which is not on the board beside it or in "
+                f"the published boards: which code produced it is unknown")
+    same = old.environment.source_sha256 == source_sha256()
+    return (f"a mismatched run was carried over from the {label} ({earlier}), produced {_made_by(old.environment)}"
+            + ("; this is the same code, so that result is at fault" if same else
+               f"; this is source {source_sha256()[:12]}: numerics may differ, so re-run that evaluation with "
+               f"this code ({_rerun(old)}), then this one with --reuse"))
+
+
+def _made_by(env: Environment) -> str:
+    if env.source_sha256 is None:
+        return f"by snnbench {env.snnbench} on {env.date}, before results recorded their code"
+    return f"by source {env.source_sha256[:12]}" + (f" (git {env.revision[:12]})" if env.revision else "")
+
+
+def _rerun(result: Result) -> str:
+    return f"snnbench evaluate --model {result.model} --benchmark {result.benchmark} --version {result.protocol}"
 
 
 def _draw(result: Result, purpose: str, batches: list[list[int]], want: int) -> list[int]:
@@ -181,15 +220,25 @@ def _verify_model_checks(runner: Runner, bench, result: Result, report: Verifica
                  batch=False)
 
 
-def _verify_runs(runner: Runner, bench, result: Result, want: int, report: Verification) -> None:
+def attacked_samples(result: Result, bench: Benchmark) -> list[tuple[Run, AttackOutcome, list[int], set[int]]]:
+    """Per run of ``result`` (which keeps per-run flags), in its order: the run on ``bench``, its outcome, the
+    samples it attacked and those it fooled. A run attacks every clean-correct sample when its entry runs on
+    clean samples, else those that no earlier run fooled; so the flags fix every run's samples, and with them
+    its batches."""
     clean = [i for i, c in enumerate(result.clean_flags) if c == "1"]
     before: set[int] = set()
-    todo = []
+    runs = []
     for outcome in result.attacks:
         run = Run(bench.attack(outcome.name.split("/")[0]), outcome.restart)
         fooled = {i for i, c in enumerate(outcome.fooled_flags) if c == "1"}
-        samples = clean if run.on_clean else [i for i in clean if i not in before]
+        runs.append((run, outcome, clean if run.on_clean else [i for i in clean if i not in before], fooled))
         before |= fooled
+    return runs
+
+
+def _verify_runs(runner: Runner, bench: Benchmark, result: Result, want: int, report: Verification) -> None:
+    todo = []
+    for run, outcome, samples, fooled in attacked_samples(result, bench):
         reason = runner._inapplicable(run)
         if outcome.not_applicable or reason:
             if bool(outcome.not_applicable) != bool(reason):
@@ -262,6 +311,8 @@ def _verify_batch(runner: Runner, run: Run, outcome: AttackOutcome, batches: lis
     got = set(runner.attack_batch(run, batch, index).fooled)
     expected = fooled & set(batch)
     if got != expected:
+        if outcome.reused:
+            report.carried.add(outcome.reused)
         report.problems.append(
             f"{report.path}: {outcome.name} batch {index + 1}: the re-run fooled {len(got)} samples, the result "
             f"says {len(expected)}; they differ on samples {_show(sorted(got ^ expected))}")

@@ -762,6 +762,39 @@ def test_verify_refuses_another_card_or_checks_a_result_without_per_run_flags_le
     assert "before results recorded their code" in report.problems[-1]  # the mismatch may be the code's
 
 
+def test_a_mismatch_in_a_carried_run_names_the_earlier_result_and_its_code(tmp_path):
+    """A run carried over (--reuse) was produced by the earlier result's code, not the verified result's: the
+    message must name that file and that code, and the version to re-run first."""
+    from snnbench.results import published_boards
+    from snnbench.source import source_sha256
+    from snnbench.verification import carried_code
+
+    model = "mnist-convnet-lif-trades"
+    v2 = read_result(result_path(published_boards(), "mnist-linf", 2, model))
+    v3 = read_result(result_path(published_boards(), "mnist-linf", 3, model))
+    label = f"mnist-linf v2 result {v2.flags_sha256[:12]}"
+    here, beside = (result_path(tmp_path, "mnist-linf", k, model) for k in (3, 2))
+    for path in (here, beside):
+        path.parent.mkdir(parents=True)
+    write_result(v3, here)
+
+    def earlier(source):
+        write_result(dataclasses.replace(v2, environment=dataclasses.replace(v2.environment, source_sha256=source)),
+                     beside)
+        return carried_code(v3, label, here)
+
+    same = earlier(source_sha256())
+    assert f"from the {label} ({beside.resolve()}), produced by source {source_sha256()[:12]}" in same
+    assert same.endswith("this is the same code, so that result is at fault")
+    other = earlier("0" * 64)
+    assert "produced by source 000000000000" in other and other.endswith(
+        f"(snnbench evaluate --model {model} --benchmark mnist-linf --version 2), then this one with --reuse")
+    beside.unlink()  # not beside the verified file: the published board's
+    assert f"({result_path(published_boards(), 'mnist-linf', 2, model)})" in carried_code(v3, label, here)
+    assert carried_code(v3, "mnist-linf v2 result 000000000000", here).endswith("which code produced it is unknown")
+    assert "names no result file" in carried_code(v3, "mnist-linf v2", here)
+
+
 SHARD_SCRIPT = """
 import json, os, sys
 import torch.distributed as dist
