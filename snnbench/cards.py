@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Literal, Mapping, Optional, Union
 
+import torch
 import yaml
 
 from .architectures.registry import ARCHITECTURES, architecture_options, create_model
@@ -22,7 +23,7 @@ from .encoding import ENCODINGS
 from .interop import BUILDERS, build_library_model, library_problems
 from .neurons import NeuronSpec
 from .surrogates import Surrogate
-from .records import COMMIT, SHA256, RecordError, read_yaml_record, record_to_dict
+from .records import COMMIT, SHA256, RecordError, read_yaml_record, record_to_dict, value_problems
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -30,6 +31,7 @@ REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 MAX_CLAIM_EXAMPLES = 1000
 MAX_NAME = 100  # characters of a model name (it becomes file names)
 MAX_T = 256  # time steps a card may ask for (validation runs the model; T scales its memory)
+MAX_PARAMETERS = 200_000_000  # 0.8 GB of float32 weights; the zoo's largest model has 709,770
 
 Problems = Iterator[tuple[str, str]]
 
@@ -126,6 +128,7 @@ class ArchitectureConfig:
             if unknown:
                 accepted = ", ".join(sorted(architecture_options(self.name))) or "none"
                 yield "options", f"{self.name} has no option(s) {', '.join(unknown)}; it accepts {accepted}"
+            yield from _option_problems(self.name, self.options)
         if not 1 <= self.T <= MAX_T:
             yield "T", f"must lie in [1, {MAX_T}], got {self.T}"
         if self.encoding not in ENCODINGS:
@@ -133,6 +136,19 @@ class ArchitectureConfig:
         problem = _value_error(lambda: NeuronSpec(self.neuron.kind, self.neuron.params))
         if problem:
             yield "neuron", problem
+
+
+def _option_problems(architecture: str, options: Mapping[str, Any]) -> Problems:
+    """Each option as its builder annotates it, and every integer in it (a size or a count) at least 1."""
+    hints = ARCHITECTURES[architecture].option_hints
+    for name, value in options.items():
+        if name not in hints:
+            continue
+        problems = value_problems(hints[name], value, name)
+        yield from ((f"options.{where}", problem) for where, problem in problems)
+        numbers = value if isinstance(value, (list, tuple)) else [value]
+        if not problems and any(isinstance(n, int) and not isinstance(n, bool) and n < 1 for n in numbers):
+            yield f"options.{name}", f"sizes and counts must be at least 1, got {value}"
 
 
 @dataclass(frozen=True)
@@ -270,6 +286,22 @@ class ModelCard:
         if not self.license.strip():
             yield "license", "must not be empty"
         yield from (("training." + k, m) for k, m in source_problems(self.training.data, self.dataset))
+        if self.architecture.name in ARCHITECTURES:  # (a library's builder is checked by interop)
+            yield from self._size_problems()
+
+    def _size_problems(self) -> Problems:
+        """The model the card describes, built without memory (on PyTorch's meta device): it must build, and
+        within :data:`MAX_PARAMETERS`, before anything builds it for real (validation runs it)."""
+        try:
+            with torch.device("meta"):
+                model = build_model(self.architecture, self.dataset, self.training.surrogate, backend="eager")
+        except (ValueError, TypeError, RuntimeError) as err:
+            yield "architecture", f"does not build: {' '.join(str(err).split())[:300]}"
+            return
+        count = sum(p.numel() for p in model.parameters())
+        if count > MAX_PARAMETERS:
+            yield "architecture", (f"describes {count:,} parameters, more than the {MAX_PARAMETERS:,} a card may "
+                                   f"ask for (validation builds and runs it)")
 
     def build(self, backend: Optional[str] = None) -> SpikingClassifier:
         """The untrained model the card describes (random weights)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional
 
@@ -27,6 +28,7 @@ from .neuron_loop import (BACKENDS, Dynamics, FusedThreshold, LoopBackward, Surr
 PotentialObserver = Callable[[Tensor, float], None]
 from .compilation import KernelLayout
 from .randomness import CounterStream
+from .records import value_problems
 from .surrogates import Surrogate, spike
 
 
@@ -267,6 +269,12 @@ class NeuronSpec:
         if unknown:
             raise ValueError(f"neuron {self.kind!r} has no parameter(s) {', '.join(unknown)}; "
                              f"it accepts {', '.join(sorted(accepted))}")
+        for name, value in self.params.items():
+            hint = _param_hints(self.kind).get(name, Any)
+            for where, problem in value_problems(hint, value, name):
+                raise ValueError(f"neuron {self.kind!r} parameter {where}: {problem}")
+            if hint is float and not math.isfinite(value):
+                raise ValueError(f"neuron {self.kind!r} parameter {name}: must be finite, got {value}")
         Surrogate(self.surrogate, self.alpha)  # validates family and sharpness
         _check_backend(self.backend)
         object.__setattr__(self, "params", dict(self.params))  # a private copy: callers cannot mutate it
@@ -276,6 +284,14 @@ class NeuronSpec:
         if self.kind == "psn":
             return PSN(T=T, surrogate=surrogate, backend=self.backend)
         return NEURONS[self.kind](**self.params, surrogate=surrogate, backend=self.backend)
+
+
+def _param_hints(kind: str) -> dict[str, Any]:
+    """The type of each parameter a neuron of ``kind`` accepts, from its constructor's annotations (a card's
+    ``tau: "2"`` or ``detach_reset: "yes"`` is refused, not converted or read as true)."""
+    cls = NEURONS[kind]
+    hints = _param_hints("lif") if cls is NoisyLIF else {}
+    return {**hints, **{k: v for k, v in typing.get_type_hints(cls.__init__).items() if k in _accepted_params(kind)}}
 
 
 def _accepted_params(kind: str) -> set[str]:

@@ -7,7 +7,7 @@ type hint, rejects unknown keys, runs each record's own semantic checks, and rep
 
 Supported hints: ``str``, ``int``, ``float`` (ints accepted), ``bool`` (never confused with numbers),
 ``Any``, ``Optional[X]``, ``Union[...]`` (first alternative that fits), ``Literal[...]``,
-``tuple[X, ...]``, ``Mapping[str, X]`` and nested dataclasses. A dataclass may define
+``tuple[X, ...]``, ``tuple[X, Y]`` (exactly that many), ``Mapping[str, X]`` and nested dataclasses. A dataclass may define
 ``record_problems(self)`` yielding ``(field, message)`` pairs for checks a type cannot express; a field
 with ``metadata={"record": False}`` is not read from or written to files.
 """
@@ -54,6 +54,18 @@ def parse_record(cls: type[T], data: Any, source: str) -> T:
     if problems:
         raise RecordError(source, problems)
     return value
+
+
+def value_problems(hint: Any, value: Any, path: str) -> list[tuple[str, str]]:
+    """What is wrong with ``value`` (at ``path``, non-empty) as a ``hint``: ``(field, message)`` pairs, none when
+    it fits. For values that a record holds untyped (``Mapping[str, Any]``) and whose consumer types them: a
+    neuron's parameters, an architecture's options."""
+    problems: list[str] = []
+    _convert(hint, value, path, problems)
+    return [(found["field"], found["message"]) for found in (_PROBLEM.fullmatch(p) for p in problems)]
+
+
+_PROBLEM = re.compile(r"field '(?P<field>[^']+)': (?P<message>.*)", re.DOTALL)  # as _where writes them
 
 
 MAX_YAML_NODES = 100_000  # values in a record once aliases are expanded
@@ -153,7 +165,9 @@ def describe(hint: Any) -> str:
     if origin is Literal:
         return " or ".join(repr(a) for a in args)
     if origin is tuple:
-        return f"a list of {describe(args[0])}"
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"a list of {describe(args[0])}"
+        return f"a list of {len(args)} values ({', '.join(describe(a) for a in args)})"
     if origin in (dict, abc.Mapping):
         return "a mapping"
     if dataclasses.is_dataclass(hint):
@@ -176,7 +190,14 @@ def _convert(hint: Any, value: Any, path: str, problems: list[str]) -> Any:
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             return _mismatch(hint, value, path, problems)
-        return tuple(_convert(args[0], item, _join(path, i), problems) for i, item in enumerate(value))
+        if len(args) == 2 and args[1] is Ellipsis:
+            items = (args[0],) * len(value)
+        elif len(value) != len(args):
+            problems.append(f"{_where(path)}: expected {describe(hint)}, got {len(value)} values")
+            return None
+        else:
+            items = args
+        return tuple(_convert(h, item, _join(path, i), problems) for i, (h, item) in enumerate(zip(items, value)))
     if origin in (dict, abc.Mapping) or hint in (dict, Mapping):
         if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
             return _mismatch(hint, value, path, problems)

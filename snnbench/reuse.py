@@ -44,7 +44,7 @@ class Carryover:
         old = self.outcomes[position]
         entry = next((e for e in self.bench.attacks if e.name == run.entry.name), None)
         if old.name != run.name or old.restart != run.restart or entry is None or \
-                not same_definition(entry, run.entry) or old.attacked != len(samples):
+                not same_definition(entry, run.entry) or list(samples) != self.attacked(position, run.on_clean):
             return None
         fooled = [i for i in samples if old.fooled_flags[i] == "1"]
         if fooled != [i for i, f in enumerate(old.fooled_flags) if f == "1"]:  # (the record checks the count)
@@ -55,6 +55,15 @@ class Carryover:
                               seconds=old.seconds, forward=old.forward, backward=old.backward,
                               not_applicable=old.not_applicable, gradient_layers=old.gradient_layers,
                               reused=self.label)
+
+    def attacked(self, position: int, on_clean: bool) -> list[int]:
+        """The samples the earlier result's ``position``-th run attacked: every clean-correct one, or (a
+        survivors run) those that no run before it fooled."""
+        clean = [i for i, flag in enumerate(self.clean_flags) if flag == "1"]
+        if on_clean:
+            return clean
+        fooled = {i for old in self.outcomes[:position] for i, flag in enumerate(old.fooled_flags) if flag == "1"}
+        return [i for i in clean if i not in fooled]
 
     def check_clean(self, clean: list[bool]) -> None:
         """The new evaluation's clean pass must give the earlier one's flags: the same model on the same data."""

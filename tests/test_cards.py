@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -179,3 +180,45 @@ def test_a_weights_file_that_links_out_of_the_card_folder_is_refused(tmp_path):
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(RecordError, match="w.safetensors: the weights file leaves the card's folder"):
         read_card(path).bundled_weights()
+
+
+@pytest.mark.parametrize("section, value, message", [
+    ("options", {"channels": "ab"}, "field 'architecture.options.channels': expected a list of 2 values"),
+    ("options", {"channels": [4, []]}, "field 'architecture.options.channels[1]': expected an integer, got []"),
+    ("options", {"channels": [4, 8, 9]}, "field 'architecture.options.channels': expected a list of 2 values "
+                                         "(an integer, an integer), got 3 values"),
+    ("options", {"channels": [4, -8]}, "field 'architecture.options.channels': sizes and counts must be at least 1"),
+    ("options", {"channels": [4, True]}, "field 'architecture.options.channels[1]': expected an integer, got True"),
+    ("options", {"channels": [4, 10**9]}, "field 'architecture': describes 528,000,000,054 parameters, more than"),
+    ("neuron", {"kind": "lif", "params": {"tau": ["x", -466, True]}},
+     "field 'architecture.neuron': neuron 'lif' parameter tau: expected a number"),
+    ("neuron", {"kind": "lif", "params": {"threshold": "1"}}, "parameter threshold: expected a number, got '1'"),
+    ("neuron", {"kind": "lif", "params": {"detach_reset": "yes"}},
+     "parameter detach_reset: expected true or false, got 'yes'"),
+    ("neuron", {"kind": "noisy_lif", "params": {"sigma": 0.1, "tau": float("inf")}},
+     "neuron 'noisy_lif' parameter tau: must be finite, got inf"),
+    ("neuron", {"kind": "lif", "params": {"tau": -1}},
+     "field 'architecture': does not build: membrane time constant tau must be >= 1, got -1.0"),
+])
+def test_a_card_value_the_model_cannot_take_is_refused_by_name_before_anything_is_built(section, value, message):
+    """Neuron parameters and architecture options are typed by their constructors' annotations, sizes bounded by
+    a build on the meta device: a string threshold is not converted, "yes" not read as true, a list not met as
+    a TypeError in a builder, a billion channels not allocated."""
+    data = card_data("edited")
+    data["architecture"][section] = value
+    with pytest.raises(RecordError) as caught:
+        parse_record(ModelCard, data, "edited.yaml")
+    assert str(caught.value).startswith("edited.yaml: ") and message in str(caught.value)
+    assert "\n" not in str(caught.value)  # one problem, one line
+
+
+def test_every_architecture_option_is_annotated_and_its_default_fits():
+    """The checks above read the builders' annotations: an unannotated option would go unchecked."""
+    from snnbench.architectures.registry import ARCHITECTURES
+    from snnbench.records import value_problems
+
+    for name, info in ARCHITECTURES.items():
+        for option, hint in info.option_hints.items():
+            assert hint is not Any, f"{name}: option {option} has no annotation"
+            assert value_problems(hint, list(info.options[option]) if isinstance(info.options[option], tuple)
+                                  else info.options[option], option) == [], (name, option)

@@ -132,6 +132,10 @@ def test_a_run_of_another_definition_or_on_other_samples_ends_the_prefix(zoo, ve
     assert taken.fooled == [i for i, f in enumerate(first.fooled_flags) if f == "1"]
     assert taken.done_batches == -(-len(samples) // BATCH) and taken.reused == carry.label
     assert carry.take(0, Run(entry), samples[:-1], BATCH) is None  # other samples
+    if len(samples) > 1:
+        assert carry.take(0, Run(entry), samples[::-1], BATCH) is None  # in another order: other batches
+    other = next(i for i, c in enumerate(earlier.clean_flags + "0") if c == "0")  # not attacked by the earlier run
+    assert carry.take(0, Run(entry), samples[:-1] + [other], BATCH) is None  # as many samples, not the same
     assert carry.take(1, Run(entry), samples, BATCH) is None  # another position
     stronger = dataclasses.replace(entry, params={**entry.params, "steps": 3})
     assert not same_definition(entry, stronger) and carry.take(0, Run(stronger), samples, BATCH) is None

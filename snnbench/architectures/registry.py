@@ -6,13 +6,15 @@ An architecture is a body builder registered with its configuration as data, the
     def vgg11(*, neuron, T, in_channels, num_classes, image_size, width=64, hidden=4096): ...
 
 Every builder takes the core arguments (``neuron``, ``T``, ``in_channels``, ``num_classes``, ``image_size``)
-as keywords, plus options of its own with defaults; ``datasets`` names the data sets it is made for (the
+as keywords, plus options of its own with defaults (annotated: a card's options are checked against the
+annotations, and every integer in them is a size or a count, at least 1); ``datasets`` names the data sets it is made for (the
 first gives its default input). A card names a registered architecture and its options; it never names code
 to import, so a new architecture comes into snnbench by pull request, as a module of this package.
 """
 from __future__ import annotations
 
 import inspect
+import typing
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
@@ -39,6 +41,12 @@ class ArchitectureInfo:
     def options(self) -> dict[str, Any]:
         params = inspect.signature(self.builder).parameters
         return {k: p.default for k, p in params.items() if k not in CORE_ARGUMENTS}
+
+    @property
+    def option_hints(self) -> dict[str, Any]:
+        """The type each option is annotated with (``Any`` where it is not)."""
+        hints = typing.get_type_hints(self.builder)
+        return {k: hints.get(k, Any) for k in self.options}
 
     @property
     def summary(self) -> str:
