@@ -286,22 +286,7 @@ class ModelCard:
         if not self.license.strip():
             yield "license", "must not be empty"
         yield from (("training." + k, m) for k, m in source_problems(self.training.data, self.dataset))
-        if self.architecture.name in ARCHITECTURES:  # (a library's builder is checked by interop)
-            yield from self._size_problems()
-
-    def _size_problems(self) -> Problems:
-        """The model the card describes, built without memory (on PyTorch's meta device): it must build, and
-        within :data:`MAX_PARAMETERS`, before anything builds it for real (validation runs it)."""
-        try:
-            with torch.device("meta"):
-                model = build_model(self.architecture, self.dataset, self.training.surrogate, backend="eager")
-        except (ValueError, TypeError, RuntimeError) as err:
-            yield "architecture", f"does not build: {' '.join(str(err).split())[:300]}"
-            return
-        count = sum(p.numel() for p in model.parameters())
-        if count > MAX_PARAMETERS:
-            yield "architecture", (f"describes {count:,} parameters, more than the {MAX_PARAMETERS:,} a card may "
-                                   f"ask for (validation builds and runs it)")
+        yield from model_problems(self.architecture, self.dataset, self.training.surrogate)
 
     def build(self, backend: Optional[str] = None) -> SpikingClassifier:
         """The untrained model the card describes (random weights)."""
@@ -328,6 +313,24 @@ class ModelCard:
             return None
         base = self.path.parent if self.path is not None else Path.cwd()
         return inside(base, self.training.recipe, "recipe")
+
+
+def model_problems(arch: ArchitectureConfig, dataset: str, surrogate: SurrogateConfig) -> Problems:
+    """The model an architecture section describes, built without memory (on PyTorch's meta device): it must
+    build, and within :data:`MAX_PARAMETERS`, before anything builds it for real (validation and training run
+    it). A library's builder (:data:`snnbench.interop.BUILDERS`) is checked by :mod:`snnbench.interop`."""
+    if arch.name not in ARCHITECTURES:
+        return
+    try:
+        with torch.device("meta"):
+            model = build_model(arch, dataset, surrogate, backend="eager")
+    except (ValueError, TypeError, RuntimeError) as err:
+        yield "architecture", f"does not build: {' '.join(str(err).split())[:300]}"
+        return
+    count = sum(p.numel() for p in model.parameters())
+    if count > MAX_PARAMETERS:
+        yield "architecture", (f"describes {count:,} parameters, more than the {MAX_PARAMETERS:,} a card may ask "
+                               f"for (validation builds and runs it)")
 
 
 def build_model(arch: ArchitectureConfig, dataset: str, surrogate: SurrogateConfig,

@@ -13,7 +13,7 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from snnbench.cards import ModelCard, read_card  # noqa: E402
+from snnbench.cards import ModelCard, build_model, read_card  # noqa: E402
 from snnbench.cli import build_parser  # noqa: E402
 from snnbench.protocol import Protocol, protocol_path  # noqa: E402
 from snnbench.records import RecordError, parse_record  # noqa: E402
@@ -98,7 +98,9 @@ VALID_RECIPE = yaml.safe_load((ROOT / "model_zoo" / "mnist" / "recipes" / "mnist
 @FUZZ
 @given(path=st.sampled_from(list(paths_of(VALID_RECIPE))), value=values)
 def test_any_edit_of_a_recipe_loads_or_is_named(path, value):
-    loads_or_names_the_problem(Recipe, replaced(VALID_RECIPE, path, value))
+    recipe = loads_or_names_the_problem(Recipe, replaced(VALID_RECIPE, path, value))
+    if recipe is not None:  # what loads builds (training would start from it)
+        build_model(recipe.architecture, recipe.dataset, recipe.surrogate, backend="eager")
 
 
 VALID_PROTOCOL = yaml.safe_load(protocol_path().read_text())

@@ -22,6 +22,7 @@ from snnbench.layers import ConvexCombination
 from snnbench.potentials import membrane_constraint, recorded_potentials
 from snnbench.records import RecordError, parse_record
 from snnbench.training import Recipe, train
+from snnbench.training.recipe import read_recipe
 from snnbench.training import loop as training_loop
 from snnbench.training.adversary import ascend, uniform_start
 from snnbench.training.loop import lr_factor, training_loss
@@ -287,6 +288,22 @@ def test_a_state_from_another_recipe_is_refused(tmp_path, mnist_uint8):
     _write_recipe(tmp_path, epochs=3)
     with pytest.raises(ValueError, match="saved by a different recipe"):
         train(path, tmp_path / "out", data=mnist_uint8, backend="eager", progress=False)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"variants": [{"name": "tiny-noisy", "neuron_params": {"noise_at_eval": "yes"}}]},
+     "field 'variants[0].neuron_params': neuron 'noisy_lif' parameter noise_at_eval: expected true or false"),
+    ({"architecture": {**BASE["architecture"], "options": {"channels": [4, 10**9]}}},
+     "field 'architecture': describes 528,000,000,054 parameters"),
+])
+def test_a_recipe_that_would_fail_only_when_training_starts_is_refused_by_name(tmp_path, changes, message):
+    """What a recipe builds (the model, every variant's neuron) is checked when it is read, not hours later."""
+    noisy = {"architecture": {**BASE["architecture"], "neuron": {"kind": "noisy_lif", "params": {"sigma": 0.3}}}}
+    path = _write_recipe(tmp_path, name="tiny-tgo", method="tgo", tgo={"delta": 0.3, "lambda_max": 1.0},
+                         **{**noisy, **changes})
+    with pytest.raises(RecordError) as caught:
+        read_recipe(path)
+    assert str(caught.value).startswith(str(path)) and message in str(caught.value)
 
 
 def test_a_variant_card_shares_the_weights_and_measures_its_own_accuracy(tmp_path, mnist_uint8):

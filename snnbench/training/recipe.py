@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Literal, Mapping, Optional
 
-from ..cards import ArchitectureConfig, SurrogateConfig, dataset_problems, name_problems, source_problems
+from ..cards import (ArchitectureConfig, SurrogateConfig, dataset_problems, model_problems, name_problems,
+                     source_problems)
 from ..datasets import PathLike
+from ..neurons import NeuronSpec
 from ..records import read_yaml_record
 
 METHODS = ("bptt", "at", "rat", "trades", "sr", "tgo")
@@ -173,6 +175,13 @@ class Recipe:
             yield "batch_size", f"must be at least 1, got {self.batch_size}"
         if self.holdout < 0 or (self.train_examples is not None and self.train_examples < 1):
             yield "holdout", "holdout must be >= 0 and train_examples >= 1"
+        yield from model_problems(self.architecture, self.dataset, self.surrogate)
+        neuron = self.architecture.neuron
+        for index, variant in enumerate(self.variants):  # each variant's card has the neuron it makes
+            try:
+                NeuronSpec(neuron.kind, {**neuron.params, **variant.neuron_params})
+            except ValueError as err:
+                yield f"variants[{index}].neuron_params", str(err)
 
     def _method_problems(self) -> Problems:
         parts = self.method.split("+")
