@@ -139,7 +139,8 @@ class ArchitectureConfig:
 
 
 def _option_problems(architecture: str, options: Mapping[str, Any]) -> Problems:
-    """Each option as its builder annotates it, and every integer in it (a size or a count) at least 1."""
+    """Each option as its builder annotates it, and no integer in it (a size or a count) negative; what else a
+    builder refuses (a zero width, say) the build on the meta device finds (:func:`model_problems`)."""
     hints = ARCHITECTURES[architecture].option_hints
     for name, value in options.items():
         if name not in hints:
@@ -147,8 +148,8 @@ def _option_problems(architecture: str, options: Mapping[str, Any]) -> Problems:
         problems = value_problems(hints[name], value, name)
         yield from ((f"options.{where}", problem) for where, problem in problems)
         numbers = value if isinstance(value, (list, tuple)) else [value]
-        if not problems and any(isinstance(n, int) and not isinstance(n, bool) and n < 1 for n in numbers):
-            yield f"options.{name}", f"sizes and counts must be at least 1, got {value}"
+        if not problems and any(isinstance(n, int) and not isinstance(n, bool) and n < 0 for n in numbers):
+            yield f"options.{name}", f"sizes and counts cannot be negative, got {value}"
 
 
 @dataclass(frozen=True)
