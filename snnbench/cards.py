@@ -9,6 +9,7 @@ recipe; the licence and paper; and the claimed clean accuracy. Cards live at
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Literal, Mapping, Optional, Union
@@ -323,11 +324,15 @@ def model_problems(arch: ArchitectureConfig, dataset: str, surrogate: SurrogateC
     if arch.name not in ARCHITECTURES:
         return
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "initializing zero-element tensors": reported below
             model = build_model(arch, dataset, surrogate, backend="eager")
     except (ValueError, TypeError, RuntimeError) as err:
         yield "architecture", f"does not build: {' '.join(str(err).split())[:300]}"
         return
+    empty = next((name for name, p in model.named_parameters() if p.numel() == 0), None)
+    if empty is not None:
+        yield "architecture", f"a size of 0 leaves a layer without weights ({empty}); sizes must be at least 1"
     count = sum(p.numel() for p in model.parameters())
     if count > MAX_PARAMETERS:
         yield "architecture", (f"describes {count:,} parameters, more than the {MAX_PARAMETERS:,} a card may ask "

@@ -188,6 +188,7 @@ def test_a_weights_file_that_links_out_of_the_card_folder_is_refused(tmp_path):
     ("options", {"channels": [4, 8, 9]}, "field 'architecture.options.channels': expected a list of 2 values "
                                          "(an integer, an integer), got 3 values"),
     ("options", {"channels": [4, -8]}, "field 'architecture.options.channels': sizes and counts cannot be negative"),
+    ("options", {"channels": [4, 0]}, "field 'architecture': a size of 0 leaves a layer without weights"),
     ("options", {"channels": [4, True]}, "field 'architecture.options.channels[1]': expected an integer, got True"),
     ("options", {"channels": [4, 10**9]}, "field 'architecture': describes 528,000,000,054 parameters, more than"),
     ("neuron", {"kind": "lif", "params": {"tau": ["x", -466, True]}},
