@@ -215,6 +215,10 @@ def _evaluate_shard(args: argparse.Namespace, shard) -> int:
             regenerate(leaderboard_root() if args.out is None else Path(args.out))
             print("tables regenerated")
         return 0
+    for option, given in (("--benchmark", args.benchmark), ("--force", args.force)):
+        if given:
+            raise ValueError(f"{option} goes with --model: --missing names its benchmark and evaluates only cards "
+                             f"without a result")
     bench = load_protocol().benchmark(args.missing, args.version)
     cards = [name for name in list_models(zoo=args.zoo) if bench.name in model_card(name, zoo=args.zoo).benchmarks]
     missing = [name for name in cards if not plan_evaluation(
@@ -297,6 +301,8 @@ def _leaderboard(args: argparse.Namespace) -> int:
     from .leaderboard import find_boards, regenerate, render_board
     from .results import leaderboard_root, published_boards
 
+    if args.show and (args.check or args.html):
+        raise ValueError("--show only prints the boards: it takes neither --check nor --html")
     if args.show:  # read-only: the boards of this checkout, or the ones installed with the package
         root = Path(args.dir) if args.dir else published_boards()
         boards = find_boards(root, args.zoo)
@@ -307,6 +313,9 @@ def _leaderboard(args: argparse.Namespace) -> int:
         return 0
     root = Path(args.dir) if args.dir else leaderboard_root()
     if args.html and not root.is_dir() and not args.dir:  # an installed package: the site of the shipped boards
+        if args.check:
+            raise ValueError(f"{root}: no leaderboard folder here, so --check has nothing to compare (the boards "
+                             f"installed with the package are read-only)")
         from .webboard import write_site
 
         pages = write_site(args.html, published_boards(), zoo=args.zoo)

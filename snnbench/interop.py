@@ -49,7 +49,8 @@ from torch import Tensor, nn
 
 from .classifier import SpikingClassifier
 from .foreign import describe, foreign_spiking_modules
-from .neurons import IF, LIF, NeuronSpec, ParametricLIF, SpikingNeuron, spiking_layers
+from .neurons import (IF, LIF, NeuronSpec, ParametricLIF, SpikingNeuron, check_backend, check_reset,
+                      spiking_layers)
 from .stepwise import SteppedLeaky, SteppedNeuron, start_sequences
 from .surrogates import Surrogate
 
@@ -178,18 +179,25 @@ def _take_state(node: nn.Module, reference: SpikingNeuron) -> None:
             object.__setattr__(node, attribute, value)
 
 
-def convert(model: nn.Module, *, backend: str = "compiled") -> nn.Module:
+def convert(model: nn.Module, *, backend: Optional[str] = None) -> nn.Module:
     """Convert every SpikingJelly and snnTorch neuron of ``model`` in place (see above); returns ``model``.
 
     Stops, naming the module, at anything it cannot convert exactly, and after converting checks that no
-    spiking module outside snnbench's control is left.
+    spiking module outside snnbench's control is left. ``backend`` is the converted SpikingJelly layers'
+    (default ``compiled``); snnTorch's ``Leaky`` layers run step by step in eager PyTorch
+    (:mod:`snnbench.stepwise`), so any other ``backend`` asked of them is refused, not ignored.
     """
+    if backend is not None:
+        check_backend(backend)
     for path, module in list(model.named_modules()):
         if isinstance(module, SpikingNeuron):
             continue
         if _is_spikingjelly(module) and type(module).__name__ in NEURONS:
-            adopt(module, path or "the model", backend)
+            adopt(module, path or "the model", backend or "compiled")
         elif _library(module) == "snntorch" and type(module).__name__ == "Leaky":
+            if backend not in (None, "eager"):
+                raise ConversionError(f"{path or 'the model'}: snnTorch's Leaky runs step by step in eager PyTorch; "
+                                      f"backend {backend!r} does not apply to it (convert with backend='eager')")
             adopt_leaky(module, path or "the model")
     left = foreign_spiking_modules(model)
     if left:
@@ -345,6 +353,10 @@ def build_library_model(name: str, *, neuron_kind: str, neuron_params: Mapping[s
     kwargs = {"v_threshold": float(params.pop("threshold", 1.0)), "detach_reset": params.pop("detach_reset", False),
               "surrogate_function": function}
     reset, v_reset = params.pop("reset", "hard"), float(params.pop("v_reset", 0.0))
+    try:
+        check_reset(reset, v_reset)
+    except ValueError as err:
+        raise ConversionError(f"architecture {name!r}: {err}") from None
     kwargs["v_reset"] = None if reset == "soft" else v_reset
     kwargs.update(params)  # tau, decay_input, init_tau: the same names in SpikingJelly
     body = build(T=T, num_classes=num_classes, **{builder.neuron_argument: neuron_class}, **options, **kwargs)

@@ -32,7 +32,7 @@ from .records import value_problems
 from .surrogates import Surrogate, spike
 
 
-def _check_backend(backend: str) -> str:
+def check_backend(backend: str) -> str:
     if backend not in BACKENDS:
         raise ValueError(f"unknown neuron backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     return backend
@@ -56,7 +56,7 @@ class SpikingNeuron(nn.Module):
         super().__init__()
         # A fresh default per layer: a shared instance would let one layer's change leak into all.
         self.surrogate = surrogate if surrogate is not None else Surrogate()
-        self.backend = _check_backend(backend)
+        self.backend = check_backend(backend)
         self.backward_path: Optional[LoopBackward] = None
         # Installed by snnbench.potentials.recorded_potentials for the duration of a block, else None.
         self.potential_observer: Optional[PotentialObserver] = None
@@ -90,7 +90,7 @@ class LIF(SpikingNeuron):
                  decay_input: bool = True, v_reset: float = 0.0, surrogate: Optional[Surrogate] = None,
                  backend: str = "compiled") -> None:
         super().__init__(surrogate, backend)
-        _check_reset(reset, v_reset)
+        check_reset(reset, v_reset)
         self.dynamics = Dynamics(tau=float(tau) if tau is not None else None, decay_input=decay_input,
                                  threshold=float(threshold), soft_reset=reset == "soft",
                                  detach_reset=detach_reset, v_reset=float(v_reset))
@@ -115,7 +115,7 @@ class LIF(SpikingNeuron):
                 f"surrogate={self.surrogate.family}({self.surrogate.alpha}), backend={self.backend}")
 
 
-def _check_reset(reset: str, v_reset: float) -> None:
+def check_reset(reset: str, v_reset: float) -> None:
     if reset not in ("hard", "soft"):
         raise ValueError(f"reset must be 'hard' or 'soft', got {reset!r}")
     if reset == "soft" and v_reset != 0.0:
@@ -275,8 +275,13 @@ class NeuronSpec:
                 raise ValueError(f"neuron {self.kind!r} parameter {where}: {problem}")
             if hint is float and not math.isfinite(value):
                 raise ValueError(f"neuron {self.kind!r} parameter {name}: must be finite, got {value}")
+        if "reset" in self.params or "v_reset" in self.params:  # (for a library's builder too, which maps them)
+            check_reset(self.params.get("reset", "hard"), self.params.get("v_reset", 0.0))
+        if self.kind == "noisy_lif" and "seed" in self.params:
+            raise ValueError("neuron 'noisy_lif' parameter seed: the model seeds every layer's noise stream from its "
+                             "own seed (SpikingClassifier.reseed); remove it")
         Surrogate(self.surrogate, self.alpha)  # validates family and sharpness
-        _check_backend(self.backend)
+        check_backend(self.backend)
         object.__setattr__(self, "params", dict(self.params))  # a private copy: callers cannot mutate it
 
     def build(self, T: int) -> SpikingNeuron:
@@ -309,6 +314,6 @@ def spiking_layers(model: nn.Module) -> list[SpikingNeuron]:
 
 def set_backend(model: nn.Module, backend: str) -> None:
     """Switch every spiking layer of ``model`` to ``backend`` (``compiled``, ``eager`` or ``reference``)."""
-    _check_backend(backend)
+    check_backend(backend)
     for layer in spiking_layers(model):
         layer.backend = backend

@@ -47,7 +47,7 @@ from .results import AttackOutcome, Environment, Result, published_boards, read_
 from .runner import Runner
 from .schedule import Run
 from .source import source_sha256
-from .zoo import load_model, model_card
+from .zoo import load_model, model_card, repository_zoo
 
 
 @dataclass
@@ -104,6 +104,7 @@ def verify(path: PathLike, *, samples: Optional[int] = None, zoo: Optional[PathL
     bench = load_protocol().benchmark(result.benchmark, result.protocol)
     if result.official:
         report.problems += [f"{path}: {p}" for p in protocol_problems(result)]
+    zoo = repository_zoo() if zoo is None else zoo  # as the boards are checked: not $SNNBENCH_ZOO
     card = model_card(result.model, zoo=zoo)  # a result without a card has nothing to re-run
     model = load_model(result.model, zoo=zoo, device=device)
     summary = result.model_summary

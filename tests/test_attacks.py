@@ -272,3 +272,10 @@ def test_inputs_that_would_mean_nothing_are_refused():
         PGD(eps=EPS)(model, x, torch.tensor([0, 12]))
     with pytest.raises(ValueError, match="labels must be integer classes"):
         Square(eps=EPS, queries=2)(model, x, torch.tensor([-1, 0]))
+
+
+def test_apgdt_refuses_a_loss_it_would_not_use():
+    """Every APGD-T run ascends the targeted DLR loss: a protocol entry asking it for CE must not run DLR silently."""
+    with pytest.raises(ValueError, match="APGDT: every run ascends the targeted DLR loss; loss_name 'ce' does not"):
+        APGDT(eps=EPS, loss_name="ce")
+    assert APGDT(eps=EPS).loss_label == "targeted dlr"

@@ -531,6 +531,19 @@ def test_cli_counts_are_refused_not_defaulted(command, flags, words, capsys):
     assert stop.value.code == 2 and words in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv, words", [
+    (["leaderboard", "--show", "--check"], "--show only prints the boards: it takes neither --check nor --html"),
+    (["leaderboard", "--show", "--html", "site"], "--show only prints the boards"),
+    (["evaluate", "--missing", "mnist-linf", "--benchmark", "cifar10-linf-1000"], "--benchmark goes with --model"),
+    (["evaluate", "--missing", "mnist-linf", "--force"], "--force goes with --model"),
+])
+def test_cli_options_that_would_have_no_effect_are_refused(argv, words, capsys):
+    """`--show --check` printed and passed without comparing; `--missing` ignored --benchmark and --force."""
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert words in err and len(err.strip().splitlines()) == 1
+
+
 def test_evaluate_refuses_bad_counts_and_non_finite_models(zoo):
     model = load_model("tiny-lif", zoo=zoo, backend="eager")
     for option in ({"n_examples": 0}, {"batch_size": 0}, {"n_examples": -998}, {"batch_size": 2.5}):

@@ -200,6 +200,11 @@ def test_a_converted_snntorch_model_runs_the_step_local_modes_and_names_the_othe
     snn = pytest.importorskip("snntorch")
     from snnbench.attacks import APGD, GradientSpec
 
+    for backend, words in (("compiled", "snnTorch's Leaky runs step by step in eager PyTorch; backend 'compiled'"),
+                           ("bogus", "bogus")):  # asked of it, never silently ignored
+        with pytest.raises((ConversionError, ValueError), match=words):
+            convert(snntorch_net(snn, None, beta=0.9), backend=backend)
+
     torch.manual_seed(0)
     model = classifier(convert(snntorch_net(snn, None, beta=0.9)), T=4, num_classes=10, mean=(0.1307,),
                        std=(0.3081,), readout=lambda out: out[1].mean(0))

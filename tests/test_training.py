@@ -295,23 +295,29 @@ def test_a_state_from_another_recipe_is_refused(tmp_path, mnist_uint8):
      "field 'variants[0].neuron_params': neuron 'noisy_lif' parameter noise_at_eval: expected true or false"),
     ({"architecture": {**BASE["architecture"], "options": {"channels": [4, 10**9]}}},
      "field 'architecture': describes 528,000,000,054 parameters"),
+    ({"method": "trades", "tgo": None, "trades": {"beta": 6.0}, "adversary": ADVERSARY, "loss": "tet"},
+     "field 'loss': TRADES trains on cross-entropy plus β·KL; loss 'tet' does not apply"),
 ])
 def test_a_recipe_that_would_fail_only_when_training_starts_is_refused_by_name(tmp_path, changes, message):
     """What a recipe builds (the model, every variant's neuron) is checked when it is read, not hours later."""
-    noisy = {"architecture": {**BASE["architecture"], "neuron": {"kind": "noisy_lif", "params": {"sigma": 0.3}}}}
-    path = _write_recipe(tmp_path, name="tiny-tgo", method="tgo", tgo={"delta": 0.3, "lambda_max": 1.0},
-                         **{**noisy, **changes})
+    tgo = {"method": "tgo", "tgo": {"delta": 0.3, "lambda_max": 1.0},
+           "architecture": {**BASE["architecture"], "neuron": {"kind": "noisy_lif", "params": {"sigma": 0.3}}}}
+    path = _write_recipe(tmp_path, name="tiny-tgo", **{**tgo, **changes})
     with pytest.raises(RecordError) as caught:
         read_recipe(path)
     assert str(caught.value).startswith(str(path)) and message in str(caught.value)
 
 
-def test_a_variant_card_shares_the_weights_and_measures_its_own_accuracy(tmp_path, mnist_uint8):
+def test_a_variant_card_shares_the_weights_and_measures_its_own_accuracy(tmp_path, mnist_uint8, monkeypatch):
+    backends = []  # every model the run builds, the variant's too, with the backend `train` was given
+    real = training_loop.build_model
+    monkeypatch.setattr(training_loop, "build_model", lambda *a: backends.append(a[-1]) or real(*a))
     path = _write_recipe(
         tmp_path, name="tiny-tgo", method="tgo", tgo={"delta": 0.3, "lambda_max": 1.0}, epochs=1,
         architecture={**BASE["architecture"], "neuron": {"kind": "noisy_lif", "params": {"sigma": 0.3}}},
         variants=[{"name": "tiny-tgo-noisy", "neuron_params": {"noise_at_eval": True}}])
     outcome = train(path, tmp_path / "mnist", data=mnist_uint8, backend="eager", progress=False)
+    assert backends == ["eager", "eager"]
     plain, noisy = read_card(outcome.card), read_card(tmp_path / "mnist" / "tiny-tgo-noisy.yaml")
     assert not plain.stochastic and noisy.stochastic
     assert noisy.weights == plain.weights and noisy.architecture.neuron.params["noise_at_eval"] is True

@@ -171,10 +171,13 @@ class APGDT(APGD):
         super().__post_init__()
         if self.targets < 1:
             raise ValueError(f"APGDT: targets must be >= 1, got {self.targets}")
+        if self.loss_name != "dlr":
+            raise ValueError(f"APGDT: every run ascends the targeted DLR loss; loss_name {self.loss_name!r} does not "
+                             f"apply (APGD takes 'ce')")
 
     @property
     def loss_label(self) -> str:
-        return "targeted dlr"  # the loss of every run (:meth:`runs`), whatever ``loss_name`` says
+        return "targeted dlr"  # the loss of every run (:meth:`runs`)
 
     def runs(self, ctx: AttackContext, x: Tensor, y: Tensor) -> list[tuple[AttackContext, Tensor]]:
         logits = ctx.logits(x)

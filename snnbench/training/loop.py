@@ -177,7 +177,7 @@ class _Run:
     """One training run's state: the model, optimiser, progress and log, and how to save and restore them."""
 
     def __init__(self, recipe: Recipe, out_dir: Path, data: TrainingData, backend: Optional[str]) -> None:
-        self.recipe, self.out_dir, self.data = recipe, out_dir, data
+        self.recipe, self.out_dir, self.data, self.backend = recipe, out_dir, data, backend
         with torch.random.fork_rng():  # initialise from the recipe's seed without touching the caller's RNG
             torch.manual_seed(recipe.seed)
             self.model = build_model(recipe.architecture, recipe.dataset, recipe.surrogate, backend)
@@ -289,7 +289,7 @@ class _Run:
         card_path = self.out_dir / f"{recipe.name}.yaml"
         atomic_write_text(card_path, card_yaml(card))
         for variant in recipe.variants:
-            _write_variant(card, variant, model, images, labels, self.out_dir)
+            _write_variant(card, variant, model, images, labels, self.out_dir, self.backend)
         log_path = self.out_dir / "logs" / f"{recipe.name}.jsonl"
         summary = {"name": recipe.name, "seconds": round(self.seconds, 1), "steps": self.step,
                    "clean_accuracy": accuracy, "n_examples": len(labels), "threads": torch.get_num_threads()}
@@ -299,12 +299,13 @@ class _Run:
 
 
 def _write_variant(card: ModelCard, variant: CardVariant, trained: SpikingClassifier, images: Tensor,
-                   labels: Tensor, out_dir: Path) -> Path:
-    """A card for the same weights with the variant's neuron parameters, its accuracy measured anew."""
+                   labels: Tensor, out_dir: Path, backend: Optional[str] = None) -> Path:
+    """A card for the same weights with the variant's neuron parameters, its accuracy measured anew (with the
+    spiking layers' ``backend`` that measured the trained card's)."""
     neuron = dataclasses.replace(card.architecture.neuron,
                                  params={**card.architecture.neuron.params, **variant.neuron_params})
     architecture = dataclasses.replace(card.architecture, neuron=neuron)
-    model = build_model(architecture, card.dataset, card.training.surrogate)
+    model = build_model(architecture, card.dataset, card.training.surrogate, backend)
     model.load_state_dict(trained.state_dict(), strict=True)
     accuracy = clean_accuracy(model.eval(), images, labels)
     derived = dataclasses.replace(card, name=variant.name, architecture=architecture, stochastic=model.stochastic,

@@ -201,6 +201,8 @@ class Recipe:
                 yield section, f"method {self.method!r} needs this section"
             if given and not needed:
                 yield section, f"method {self.method!r} does not use this section; remove it"
+        if "trades" in parts and self.loss != "ce":
+            yield "loss", f"TRADES trains on cross-entropy plus β·KL; loss {self.loss!r} does not apply"
         if "rat" in parts and self.optimizer.weight_decay != 0:
             yield "optimizer.weight_decay", "RAT trains without weight decay (the retraction regularises); set 0"
         if "tgo" in parts and self.architecture.neuron.kind != "noisy_lif":
