@@ -271,8 +271,9 @@ class NeuronSpec:
                              f"it accepts {', '.join(sorted(accepted))}")
         for name, value in self.params.items():
             hint = _param_hints(self.kind).get(name, Any)
-            for where, problem in value_problems(hint, value, name):
-                raise ValueError(f"neuron {self.kind!r} parameter {where}: {problem}")
+            problems = value_problems(hint, value, name)
+            if problems:
+                raise ValueError(f"neuron {self.kind!r} parameter {problems[0][0]}: {problems[0][1]}")
             if hint is float and not math.isfinite(value):
                 raise ValueError(f"neuron {self.kind!r} parameter {name}: must be finite, got {value}")
         if "reset" in self.params or "v_reset" in self.params:  # (for a library's builder too, which maps them)

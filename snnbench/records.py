@@ -7,9 +7,9 @@ type hint, rejects unknown keys, runs each record's own semantic checks, and rep
 
 Supported hints: ``str``, ``int``, ``float`` (ints accepted), ``bool`` (never confused with numbers),
 ``Any``, ``Optional[X]``, ``Union[...]`` (first alternative that fits), ``Literal[...]``,
-``tuple[X, ...]``, ``tuple[X, Y]`` (exactly that many), ``Mapping[str, X]`` and nested dataclasses. A dataclass may define
-``record_problems(self)`` yielding ``(field, message)`` pairs for checks a type cannot express; a field
-with ``metadata={"record": False}`` is not read from or written to files.
+``tuple[X, ...]``, ``tuple[X, Y]`` (exactly that many), ``Mapping[str, X]`` and nested dataclasses. A
+dataclass may define ``record_problems(self)`` yielding ``(field, message)`` pairs for checks a type cannot
+express; a field with ``metadata={"record": False}`` is not read from or written to files.
 """
 from __future__ import annotations
 
@@ -62,7 +62,8 @@ def value_problems(hint: Any, value: Any, path: str) -> list[tuple[str, str]]:
     neuron's parameters, an architecture's options."""
     problems: list[str] = []
     _convert(hint, value, path, problems)
-    return [(found["field"], found["message"]) for found in (_PROBLEM.fullmatch(p) for p in problems)]
+    found = [(p, _PROBLEM.fullmatch(p)) for p in problems]
+    return [(m["field"], m["message"]) if m else (path, p) for p, m in found]
 
 
 _PROBLEM = re.compile(r"field '(?P<field>[^']+)': (?P<message>.*)", re.DOTALL)  # as _where writes them

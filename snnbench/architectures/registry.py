@@ -7,9 +7,10 @@ An architecture is a body builder registered with its configuration as data, the
 
 Every builder takes the core arguments (``neuron``, ``T``, ``in_channels``, ``num_classes``, ``image_size``)
 as keywords, plus options of its own with defaults (annotated: a card's options are checked against the
-annotations, and every integer in them is a size or a count, never negative); ``datasets`` names the data sets it is made for (the
-first gives its default input). A card names a registered architecture and its options; it never names code
-to import, so a new architecture comes into snnbench by pull request, as a module of this package.
+annotations, and every integer in them is a size or a count, never negative); ``datasets`` names the data
+sets it is made for (the first gives its default input). A card names a registered architecture and its
+options; it never names code to import, so a new architecture comes into snnbench by pull request, as a
+module of this package.
 """
 from __future__ import annotations
 
