@@ -269,8 +269,9 @@ class NeuronSpec:
         if unknown:
             raise ValueError(f"neuron {self.kind!r} has no parameter(s) {', '.join(unknown)}; "
                              f"it accepts {', '.join(sorted(accepted))}")
+        hints = _param_hints(self.kind)
         for name, value in self.params.items():
-            hint = _param_hints(self.kind).get(name, Any)
+            hint = hints.get(name, Any)
             problems = value_problems(hint, value, name)
             if problems:
                 raise ValueError(f"neuron {self.kind!r} parameter {problems[0][0]}: {problems[0][1]}")

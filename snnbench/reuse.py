@@ -24,7 +24,7 @@ from .evaluation_plan import EvaluationPlan
 from .protocol import AttackEntry, Benchmark, load_protocol
 from .results import AttackOutcome, Result, read_result
 from .runner import AttackProgress
-from .schedule import Run
+from .schedule import Run, samples_attacked
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,10 +44,12 @@ class Carryover:
         old = self.outcomes[position]
         entry = next((e for e in self.bench.attacks if e.name == run.entry.name), None)
         if old.name != run.name or old.restart != run.restart or entry is None or \
-                not same_definition(entry, run.entry) or list(samples) != self.attacked(position, run.on_clean):
+                not same_definition(entry, run.entry) or list(samples) != samples_attacked(
+                    [f == "1" for f in self.clean_flags], (_ones(o.fooled_flags) for o in self.outcomes[:position]),
+                    run.on_clean):
             return None
         fooled = [i for i in samples if old.fooled_flags[i] == "1"]
-        if fooled != [i for i, f in enumerate(old.fooled_flags) if f == "1"]:  # (the record checks the count)
+        if fooled != _ones(old.fooled_flags):  # (the record checks the count)
             raise ValueError(f"{self.label}: run {old.name} reports {old.attacked - old.robust} fooled samples but "
                              f"its fooled_flags mark {old.fooled_flags.count('1')} ({len(fooled)} of them among the "
                              f"samples it attacked): the file is inconsistent; evaluate without --reuse")
@@ -56,15 +58,6 @@ class Carryover:
                               not_applicable=old.not_applicable, gradient_layers=old.gradient_layers,
                               reused=self.label)
 
-    def attacked(self, position: int, on_clean: bool) -> list[int]:
-        """The samples the earlier result's ``position``-th run attacked: every clean-correct one, or (a
-        survivors run) those that no run before it fooled."""
-        clean = [i for i, flag in enumerate(self.clean_flags) if flag == "1"]
-        if on_clean:
-            return clean
-        fooled = {i for old in self.outcomes[:position] for i, flag in enumerate(old.fooled_flags) if flag == "1"}
-        return [i for i in clean if i not in fooled]
-
     def check_clean(self, clean: list[bool]) -> None:
         """The new evaluation's clean pass must give the earlier one's flags: the same model on the same data."""
         flags = "".join("1" if ok else "0" for ok in clean)
@@ -72,6 +65,10 @@ class Carryover:
             differ = sum(a != b for a, b in zip(flags, self.clean_flags))
             raise ValueError(f"{self.label}: the clean pass differs from the earlier result's on {differ} "
                              f"sample(s), so its runs are not this model's; evaluate without --reuse")
+
+
+def _ones(flags: str) -> list[int]:
+    return [i for i, flag in enumerate(flags) if flag == "1"]
 
 
 def same_definition(a: AttackEntry, b: AttackEntry) -> bool:

@@ -26,7 +26,7 @@ from .files import atomic_write_text
 from .gradient_modes import inapplicable
 from .protocol import Benchmark
 from .randomness import derive_seed
-from .schedule import Run, runs
+from .schedule import Run, runs, samples_attacked
 from .sharding import Shard
 
 if TYPE_CHECKING:
@@ -222,11 +222,7 @@ class Runner:
 
     @staticmethod
     def _samples_for(run: Run, state: EvaluationState) -> list[int]:
-        clean = [i for i, ok in enumerate(state.clean) if ok]
-        if run.on_clean:
-            return clean
-        fooled = {i for p in state.attacks.values() for i in p.fooled}
-        return [i for i in clean if i not in fooled]
+        return samples_attacked(state.clean, (p.fooled for p in state.attacks.values()), run.on_clean)
 
     def _run(self, run: Run, state: EvaluationState, path: Optional[Path]) -> None:
         """This process's batches of ``run``; ``done_batches`` counts them, in order."""

@@ -17,7 +17,7 @@ its budget only where all else failed, and its ``first_to_fool`` is exactly how 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 from .protocol import AttackEntry, Benchmark
 
@@ -37,6 +37,17 @@ class Run:
     def on_clean(self) -> bool:
         """Runs on every clean-correct sample (else on the samples no earlier run fooled)."""
         return self.restart == 0 and self.entry.samples == "clean"
+
+
+def samples_attacked(clean: Sequence[bool], earlier_fooled: Iterable[Iterable[int]], on_clean: bool) -> list[int]:
+    """The samples a run attacks: every clean-correct one for a run on clean samples, else those that no run
+    before it fooled (``earlier_fooled``: each earlier run's fooled samples). So the flags of a result (or an
+    evaluation's state) fix every run's samples, and with them its batches."""
+    samples = [i for i, ok in enumerate(clean) if ok]
+    if on_clean:
+        return samples
+    fooled = {i for run in earlier_fooled for i in run}
+    return [i for i in samples if i not in fooled]
 
 
 def runs(bench: Benchmark, n_examples: int, first_to_fool: Callable[[Run], int]) -> Iterator[Run]:

@@ -45,7 +45,7 @@ from .leaderboard import protocol_problems
 from .protocol import Benchmark, load_protocol
 from .results import AttackOutcome, Environment, Result, published_boards, read_result, result_path
 from .runner import Runner
-from .schedule import Run
+from .schedule import Run, samples_attacked
 from .source import source_sha256
 from .zoo import load_model, model_card, repository_zoo
 
@@ -223,17 +223,13 @@ def _verify_model_checks(runner: Runner, bench, result: Result, report: Verifica
 
 def attacked_samples(result: Result, bench: Benchmark) -> list[tuple[Run, AttackOutcome, list[int], set[int]]]:
     """Per run of ``result`` (which keeps per-run flags), in its order: the run on ``bench``, its outcome, the
-    samples it attacked and those it fooled. A run attacks every clean-correct sample when its entry runs on
-    clean samples, else those that no earlier run fooled; so the flags fix every run's samples, and with them
-    its batches."""
-    clean = [i for i, c in enumerate(result.clean_flags) if c == "1"]
-    before: set[int] = set()
+    samples it attacked (:func:`snnbench.schedule.samples_attacked`) and those it fooled."""
+    clean = [c == "1" for c in result.clean_flags]
+    fooled = [{i for i, c in enumerate(outcome.fooled_flags) if c == "1"} for outcome in result.attacks]
     runs = []
-    for outcome in result.attacks:
+    for position, outcome in enumerate(result.attacks):
         run = Run(bench.attack(outcome.name.split("/")[0]), outcome.restart)
-        fooled = {i for i, c in enumerate(outcome.fooled_flags) if c == "1"}
-        runs.append((run, outcome, clean if run.on_clean else [i for i in clean if i not in before], fooled))
-        before |= fooled
+        runs.append((run, outcome, samples_attacked(clean, fooled[:position], run.on_clean), fooled[position]))
     return runs
 
 

@@ -120,3 +120,12 @@ def test_with_patience_two_the_last_allowed_restart_is_converged_only_after_two_
     assert left({"sa-pgd-assg/r1": 9, "sa-pgd-assg/r2": 1, "sa-pgd-assg/r3": 0}) == []
     assert left({"sa-pgd-assg/r1": 0, "sa-pgd-assg/r2": 3, "sa-pgd-assg/r3": 0}) == ["sa-pgd-assg/r3"]  # one quiet
     assert left({"sa-pgd-assg/r2": 0, "sa-pgd-assg/r3": 2}) == ["sa-pgd-assg/r3"]
+
+
+def test_samples_attacked_are_the_clean_correct_ones_or_the_survivors_of_the_runs_before():
+    from snnbench.schedule import samples_attacked
+
+    clean = [True, False, True, True, True]
+    assert samples_attacked(clean, [[0], [3]], on_clean=True) == [0, 2, 3, 4]
+    assert samples_attacked(clean, [[0], [3]], on_clean=False) == [2, 4]
+    assert samples_attacked(clean, [], on_clean=False) == [0, 2, 3, 4]
