@@ -31,7 +31,7 @@ def _result(benchmark: str, version: int, model: str) -> Optional[Result]:
 def _cost(result: Optional[Result]) -> str:
     if result is None:
         return "—"
-    carried = sum(a.seconds for a in result.attacks if a.reused)  # measured when the older version ran them
+    carried = result.carried_seconds  # measured when the older version ran them
     return (f"{result.seconds / 60:.1f} min{f' ({carried / 60:.1f} carried over)' if carried else ''}, "
             f"{result.backward:,} ({result.environment.threads} thr.)")
 
@@ -53,7 +53,7 @@ def rows(benchmark: str, old: int, new: int) -> list[list[str]]:
         ratio = ("—" if before is None or after is None or not before.backward
                  else f"{after.backward / before.backward:.1f}×")
         table.append([f"`{model}`", _figure(before, "robust_accuracy"), _figure(after, "robust_accuracy"), change,
-                      _figure(after, "reference_accuracy"), _figure(after or before, "prior_accuracy"),
+                      _figure(after, "reference_accuracy"), _figure(after, "prior_accuracy"),
                       _figure(before, "overestimate"), _figure(after, "overestimate"), _cost(before), _cost(after),
                       ratio,
                       "—" if gain is None else f"{gain:.1f}",
@@ -80,7 +80,7 @@ def main() -> int:
         except ValueError as err:  # an unknown benchmark or version, named in one line
             raise SystemExit(f"versions.py: {err}") from None
     o, n = f"v{args.old}", f"v{args.new}"
-    header = ["model", f"robust {o}", f"robust {n}", "change", f"reference {n}", "prior practice",
+    header = ["model", f"robust {o}", f"robust {n}", "change", f"reference {n}", f"prior practice {n}",
               f"overestimate {o}", f"overestimate {n}", f"{o}: time, input gradients", f"{n}: time, input gradients",
               f"gradients {n}/{o}", f"last restart {n} (%)", f"{n} reliability"]
     print("| " + " | ".join(header) + " |")

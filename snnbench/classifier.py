@@ -22,6 +22,11 @@ class SpikingClassifier(nn.Module):
     through the surrogates in ``eval()`` mode, so the module can be attacked like any classifier.
     """
 
+    # Buffers set from the configuration (the card's normalisation), never learned: weights loaded into the
+    # model must hold the same values (snnbench.weights.load_state_strict), or the card would say one thing and
+    # the evaluated model do another.
+    CONFIGURED_BUFFERS = ("mean", "std")
+
     def __init__(self, body: nn.Module, *, T: int, num_classes: int, neuron: NeuronSpec,
                  mean: Sequence[float] = (0.0,), std: Sequence[float] = (1.0,), encoding: str = "direct",
                  seed: int = 0) -> None:

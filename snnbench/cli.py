@@ -239,7 +239,7 @@ def _evaluate_one(args: argparse.Namespace, model: str, benchmark: "Benchmark", 
 
     from .evaluation import run_plan
     from .evaluation_plan import default_state_folder, plan_evaluation
-    from .leaderboard import board_frame
+    from .leaderboard import board_frame, standing
     from .results import write_result
 
     subject = model
@@ -282,12 +282,16 @@ def _evaluate_one(args: argparse.Namespace, model: str, benchmark: "Benchmark", 
     if shard.rank != 0:  # every rank holds the same result; rank 0 writes it
         return None
     write_result(result, target)
-    frame = board_frame((result,))
-    if not result.official:  # an unofficial row has no place on a board, so no rank either
-        frame = frame.drop(columns="rank")
+    frame = board_frame((result,)).drop(columns="rank")  # an unofficial row has no place on a board, so no rank
+    if result.official:
+        try:
+            frame = standing(result, target.parent)
+        except ValueError as err:  # another result in the folder does not validate: rank unknown, said so
+            log(f"rank not computed: {err}")
     print()
     print(tabulate(frame.values.tolist(), headers=list(frame.columns), floatfmt=".1f", showindex=False))
-    print(f"\n{result.n_examples} images, {result.seconds / 60:.1f} min")
+    carried = f" ({result.carried_seconds / 60:.1f} of them carried over by --reuse)" if result.carried_seconds else ""
+    print(f"\n{result.n_examples} images, {result.seconds / 60:.1f} min{carried}")
     for diagnostic in result.diagnostics:
         print(f"{'UNRELIABLE' if diagnostic.unreliable else 'note'}: {diagnostic.message}")
     if result.official:

@@ -92,8 +92,10 @@ class GlobalAveragePool(nn.Module):
 class ConvexCombination(nn.Module):
     """``w₀·a + w₁·b`` with learnable weights on the simplex (initially ½, ½).
 
-    Merges a residual branch with its shortcut in WRN blocks (the RAT line of work); the weights stay a
-    convex combination because robust-training recipes project them back onto the simplex after each step.
+    Merges a residual branch with its shortcut in WRN blocks (the RAT line of work). RAT recipes project the
+    weights back onto the simplex after every step (:func:`snnbench.training.retraction.retract`), so there
+    they stay a convex combination; other methods train them as two free branch weights (weight decay, if any,
+    applies to them too).
     """
 
     def __init__(self) -> None:

@@ -106,6 +106,18 @@ def board_frame(results: tuple[Result, ...]) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
+def standing(result: Result, folder: PathLike) -> pd.DataFrame:
+    """``result``'s row as the board in ``folder`` (a ``results`` folder; it may not exist yet) will rank it
+    among the other results there, with ``rank`` as ``"k of n"``: what a newly written official result tells
+    its submitter, rather than rank 1 of a board of one."""
+    folder = Path(folder)
+    others = tuple(r for r in results_in(folder) if r.model != result.model) if folder.is_dir() else ()
+    frame = board_frame((result,) + others)
+    row = frame[frame["model"] == result.model].copy()
+    row["rank"] = f"{int(row['rank'].iloc[0])} of {len(frame)}"
+    return row
+
+
 def _reliability(result: Result) -> str:
     """``ok``, or ``unreliable:`` and the diagnostics that say so; notes follow in parentheses."""
     doubts = sorted({d.code for d in result.diagnostics if d.unreliable})
@@ -209,14 +221,27 @@ def stochastic_note(board: Board) -> str:
             f"right; the clean accuracy its card claims is one seeded pass, so it can be higher.")
 
 
+def most_robust(board: Board) -> str:
+    """The board's highest reliable row as ``model (robust%)``, and how many unreliable rows rank above it:
+    an index names the best number the board stands behind, not one its diagnostics put in doubt."""
+    reliable = {r.model for r in board.results if r.reliable}
+    frame = board_frame(board.results)
+    above = 0
+    for row in frame.itertuples(index=False):
+        if row.model in reliable:
+            doubt = f", {above} unreliable row{'s' if above > 1 else ''} above" if above else ""
+            return f"{row.model} ({row.robust:.1f}%{doubt})"
+        above += 1
+    return f"— ({above} unreliable row{'s' if above > 1 else ''})" if above else "—"
+
+
 def render_index(boards: list[Board]) -> str:
     rows = []
     for board in boards:
-        frame = board_frame(board.results)
-        top = f"{frame.iloc[0]['model']} ({frame.iloc[0]['robust']:.1f}%)" if len(frame) else "—"
         link = f"[{board.benchmark} v{board.version}]({board.benchmark}/v{board.version}/README.md)"
-        rows.append([link, len(board.results), top])
-    table = tabulate(rows, headers=["board", "models", "most robust"], tablefmt="github") if rows else "_No boards yet._"
+        rows.append([link, len(board.results), most_robust(board)])
+    table = (tabulate(rows, headers=["board", "models", "most robust (reliable)"], tablefmt="github")
+             if rows else "_No boards yet._")
     return (f"{HEADER}# Leaderboards\n\nOne board per benchmark and protocol version, generated from the result "
             f"files in `<benchmark>/v<version>/results/`. Regenerate with `snnbench leaderboard`; CI runs "
             f"`snnbench leaderboard --check`.\n\n{table}\n")

@@ -48,26 +48,39 @@ def plot_board(board: "Board", stem: PathLike) -> list[Path]:
     """Clean (x) against robust accuracy (y) for every result of ``board``: a dot at the headline, an open
     circle at prior practice's figure, and the segment between them (the overestimate, in points). Unreliable
     results are drawn in red."""
+    from matplotlib.transforms import ScaledTranslation
+
     fig, ax = _figure(figsize=(7.5, 5.0))
     results = sorted(board.results, key=lambda r: r.model)
-    for result in results:
-        colour = "tab:blue" if result.reliable else "tab:red"
-        x, low, high = result.clean_accuracy, result.robust_accuracy, result.prior_accuracy
-        ax.plot([x, x], [low, high], color=colour, alpha=0.5, linewidth=2)
-        ax.scatter([x], [high], facecolor="white", edgecolor=colour, zorder=3)
-        ax.scatter([x], [low], color=colour, zorder=4)  # on top: where prior practice found no more, a dot
-    # Labels beside their dots, moved where they would cover one another (models at the same spot).
+    ax.update_datalim([(r.clean_accuracy, y) for r in results for y in (r.robust_accuracy, r.prior_accuracy)])
     ax.autoscale_view()
     (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
     width, height = (fig.get_size_inches() * 72) * (ax.get_position().width, ax.get_position().height)
     anchors = [((r.clean_accuracy - x0) / (x1 - x0), (r.robust_accuracy - y0) / (y1 - y0)) for r in results]
+    tops = [(r.prior_accuracy - y0) / (y1 - y0) for r in results]
+    # Models at the same clean accuracy whose segments overlap are drawn side by side, never as one segment.
+    shifts = _side_by_side([x for x, _ in anchors], [y for _, y in anchors], tops, SHIFT_POINTS / width,
+                           marker=MARKER_POINTS / height)
+    for result, shift in zip(results, shifts):
+        colour = "tab:blue" if result.reliable else "tab:red"
+        x, low, high = result.clean_accuracy, result.robust_accuracy, result.prior_accuracy
+        moved = ax.transData + ScaledTranslation(shift * width / 72, 0, fig.dpi_scale_trans)
+        ax.plot([x, x], [low, high], color=colour, alpha=0.5, linewidth=2, transform=moved)
+        ax.scatter([x], [high], facecolor="white", edgecolor=colour, zorder=3, transform=moved)
+        ax.scatter([x], [low], color=colour, zorder=4, transform=moved)  # on top: where prior practice found no more
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    # Labels beside their dots, moved where they would cover one another (models at the same spot).
+    anchors = [(x + shift, y) for (x, y), shift in zip(anchors, shifts)]
     places = _placements(anchors, [(6 + LABEL_POINTS * 0.6 * len(r.model)) / width for r in results],
-                         LINE_POINTS / height, tops=[(r.prior_accuracy - y0) / (y1 - y0) for r in results],
-                         marker=MARKER_POINTS / width)
-    for result, (side, line) in zip(results, places):
+                         LINE_POINTS / height, tops=tops, marker=MARKER_POINTS / width)
+    for result, shift, (side, line) in zip(results, shifts, places):
         ax.annotate(result.model, (result.clean_accuracy, result.robust_accuracy), textcoords="offset points",
-                    xytext=(6 * side, -4 - LINE_POINTS * line), fontsize=LABEL_POINTS,
+                    xytext=(6 * side + shift * width, -4 - LINE_POINTS * line), fontsize=LABEL_POINTS,
                     ha="left" if side > 0 else "right")
+    if any(shifts):
+        ax.text(0.99, 0.01, "models at the same clean accuracy are drawn side by side", transform=ax.transAxes,
+                ha="right", fontsize=7, color="grey")
     ax.set_xlabel("clean accuracy (%)")
     ax.set_ylabel("robust accuracy (%)")
     ax.set_title(f"{board.benchmark} v{board.version}: headline (dot) and prior practice (circle)")
@@ -78,6 +91,28 @@ def plot_board(board: "Board", stem: PathLike) -> list[Path]:
 
 
 LABEL_POINTS, LINE_POINTS, MARKER_POINTS = 7, 9, 4  # a label's font size, a line of labels' height, a dot's radius
+SHIFT_POINTS = 7  # how far apart segments at the same clean accuracy are drawn
+
+
+def _side_by_side(xs: list[float], lows: list[float], highs: list[float], step: float,
+                  marker: float = 0.0) -> list[float]:
+    """Horizontal shifts, in order, that keep every model's segment ``[lows[i], highs[i]]`` at ``xs[i]`` (with
+    its markers, ``marker`` beyond each end) from overlapping a segment drawn before it: each takes the
+    nearest of ``0, +step, −step, +2·step, …`` where no earlier segment is closer than ``step`` in x and
+    overlaps it in y. Two models at the same clean accuracy whose segments overlap (say BPTT 64→71 and
+    its noisy twin 70→78) would otherwise read as one segment of one model. Fractions of the axes."""
+    drawn: list[tuple[float, float, float]] = []
+    shifts = []
+    for x, low, high in zip(xs, lows, highs):
+        low, high = min(low, high) - marker, max(low, high) + marker
+        for k in (n * sign for n in range(len(xs) + 1) for sign in ((1, -1) if n else (1,))):
+            at = x + k * step
+            if not any(abs(at - other) < step - 1e-12 and low < top and bottom < high
+                       for other, bottom, top in drawn):
+                break
+        drawn.append((at, low, high))
+        shifts.append(k * step)
+    return shifts
 
 
 def _placements(anchors: list[tuple[float, float]], widths: list[float], height: float,

@@ -134,6 +134,17 @@ class Result:
     model_summary: ModelSummary
     environment: Environment
 
+    @property
+    def carried_seconds(self) -> float:
+        """The part of ``seconds`` spent by runs carried over from an older version's result
+        (:mod:`snnbench.reuse`), as they were measured then, not by this evaluation."""
+        return sum(a.seconds for a in self.attacks if a.reused)
+
+    @property
+    def carried_backward(self) -> int:
+        """The part of ``backward`` (input gradients) that runs carried over from an older result spent."""
+        return sum(a.backward for a in self.attacks if a.reused)
+
     def record_problems(self) -> Problems:
         for name in ("clean_flags", "robust_flags"):
             flags = getattr(self, name)

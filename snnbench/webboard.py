@@ -27,7 +27,7 @@ from typing import Optional
 
 from .datasets import PathLike
 from .files import atomic_write_text
-from .leaderboard import Board, board_frame, find_boards, last_restart_gain, protocol_note, stochastic_note
+from .leaderboard import Board, board_frame, find_boards, last_restart_gain, most_robust, protocol_note, stochastic_note
 from .protocol import load_protocol
 from .results import Result, published_boards
 from .zoo import card_paths, repository_zoo
@@ -46,8 +46,10 @@ HEADER_HELP = {
     "prior practice": "APGD-CE through the model's training surrogate alone, as SNN robustness has been reported",
     "overestimate": "prior practice minus robust, in points",
     "last restart": "the largest share of samples, in percent, that an attack's last restart was the first to fool",
-    "minutes": "wall-clock minutes of the evaluation, summed over processes",
-    "input gradients": "backward passes to the input over the whole evaluation",
+    "minutes": ("wall-clock minutes of the evaluation, summed over processes; in parentheses the part spent by runs "
+                "carried over from an older version's result (snnbench evaluate --reuse), as measured then"),
+    "input gradients": ("backward passes to the input over the whole evaluation; in parentheses the part spent by "
+                        "carried-over runs"),
 }
 
 
@@ -114,16 +116,14 @@ def _index_page(boards: list[Board]) -> str:
         protocol = None
     rows = []
     for board in sorted(boards, key=lambda b: (b.benchmark, -b.version)):
-        frame = board_frame(board.results)
-        top = f"{_e(frame.iloc[0]['model'])} ({frame.iloc[0]['robust']:.1f}%)" if len(frame) else "—"
         in_force = (protocol is not None and board.benchmark in protocol.benchmarks
                     and protocol.benchmark(board.benchmark).version == board.version)
         status = "in force" if in_force else "retired"
         rows.append(f"<tr><td><a href=\"{_e(board.benchmark)}/v{board.version}/index.html\">{_e(board.benchmark)} "
                     f"v{board.version}</a></td><td>{status}</td><td data-sort=\"{len(board.results)}\">"
-                    f"{len(board.results)}</td><td>{top}</td></tr>")
+                    f"{len(board.results)}</td><td>{_e(most_robust(board))}</td></tr>")
     table = ("<table class=\"board\"><thead><tr><th>board</th><th>protocol</th><th data-kind=\"num\">models</th>"
-             f"<th>most robust</th></tr></thead><tbody>{''.join(rows)}</tbody></table>") if rows else \
+             f"<th>most robust (reliable)</th></tr></thead><tbody>{''.join(rows)}</tbody></table>") if rows else \
         "<p>No boards yet.</p>"
     body = ("<h1>snnbench boards</h1>\n<p>Adversarial robustness of spiking neural networks under a fixed, "
             "versioned, seeded protocol. One board per benchmark and protocol version.</p>\n" + table)
@@ -158,23 +158,29 @@ def _model_page(board: Board, result: Result, card_text: Optional[str]) -> str:
                ("reference", result.reference_accuracy), ("prior practice", result.prior_accuracy),
                ("overestimate", result.overestimate)]
     facts = "".join(f"<div class=\"fact\"><span>{_e(k)}</span><b>{v:.1f}</b></div>" for k, v in figures)
+    # A stochastic model's clean accuracy is not the single-pass claim its card (below) states: say why.
+    judged = stochastic_note(Board(board.benchmark, board.version, board.folder, (result,)))
     verdict = "reliable" if result.reliable else "UNRELIABLE"
     diagnostics = "".join(f"<li><b>{'unreliable' if d.unreliable else 'note'}</b> {_e(d.code)}: {_e(d.message)}</li>"
                           for d in result.diagnostics) or "<li>none</li>"
     runs = []
     for a in result.attacks:
         fooled_first = "—" if a.first_to_fool is None else str(a.first_to_fool)
-        state = "not applicable" if a.not_applicable else f"{a.accuracy:.1f}"
+        state = "not applicable" if a.not_applicable else "—" if not a.attacked else f"{a.accuracy:.1f}"
+        accuracy_key = -1 if a.not_applicable or not a.attacked else a.accuracy
         runs.append(f"<tr><td>{_e(a.name)}</td><td>{_e(a.role or '')}</td><td>{_e(a.gradient_mode or '')}"
                     f"{' (gradient-free)' if a.gradient_free else ''}</td><td data-sort=\"{a.attacked}\">{a.attacked}"
-                    f"</td><td data-sort=\"{a.robust}\">{a.robust}</td><td data-sort=\"{a.first_to_fool or 0}\">"
-                    f"{fooled_first}</td><td data-sort=\"{a.accuracy}\">{state}</td><td data-sort=\"{a.seconds}\">"
-                    f"{a.seconds:.0f}</td><td data-sort=\"{a.backward}\">{a.backward:,}</td></tr>")
+                    f"</td><td data-sort=\"{a.robust}\">{a.robust}</td><td data-sort=\""
+                    f"{-1 if a.first_to_fool is None else a.first_to_fool}\">{fooled_first}</td><td data-sort=\""
+                    f"{accuracy_key}\">{state}</td><td data-sort=\"{a.seconds}\">{a.seconds:.0f}</td><td data-sort=\""
+                    f"{a.backward}\">{a.backward:,}</td><td>{_e(a.reused or '')}</td></tr>")
     breakdown = ("<table class=\"board sortable\" id=\"runs\"><thead><tr><th>run</th><th>role</th><th>gradient</th>"
                  "<th data-kind=\"num\">attacked</th><th data-kind=\"num\">survived</th>"
                  "<th data-kind=\"num\" title=\"samples this run was the first to fool\">first to fool</th>"
                  "<th data-kind=\"num\">accuracy on attacked</th><th data-kind=\"num\">seconds</th>"
-                 f"<th data-kind=\"num\">input gradients</th></tr></thead><tbody>{''.join(runs)}</tbody></table>")
+                 f"<th data-kind=\"num\">input gradients</th><th title=\"runs carried over from an older version's "
+                 f"result (snnbench evaluate --reuse) keep the seconds and gradients measured then\">carried over from"
+                 f"</th></tr></thead><tbody>{''.join(runs)}</tbody></table>")
     curve = robust_curve(result)
     plot = _curve_svg(curve, result.clean_accuracy) if curve else "<p>This result records no per-run counts.</p>"
     env = result.environment
@@ -189,8 +195,9 @@ def _model_page(board: Board, result: Result, card_text: Optional[str]) -> str:
     card = f"<pre>{_e(card_text)}</pre>" if card_text is not None else "<p>No card in the zoo.</p>"
     body = (f"<h1>{_e(result.model)}</h1>\n<p>{_e(board.benchmark)} v{board.version} · {_e(s.architecture)}, "
             f"{_e(s.neuron)} neurons, T = {s.T}, defense {_e(s.defense)} · {result.n_examples} images · "
-            f"{result.seconds / 60:.1f} min · <b class=\"{'ok' if result.reliable else 'bad'}\">{verdict}</b></p>\n"
-            f"<div class=\"facts\">{facts}</div>\n<h2>Robust accuracy as the runs are added</h2>\n{plot}\n"
+            f"{_minutes(result, ' min')} · <b class=\"{'ok' if result.reliable else 'bad'}\">{verdict}</b></p>\n"
+            f"<div class=\"facts\">{facts}</div>\n" + (f"<p class=\"legend\">{_e(judged)}</p>\n" if judged else "") +
+            f"<h2>Robust accuracy as the runs are added</h2>\n{plot}\n"
             f"<h2>Runs</h2>\n{breakdown}\n<h2>Diagnostics</h2>\n<ul>{diagnostics}</ul>\n<h2>Card</h2>\n{card}\n"
             f"<h2>Provenance</h2>\n<table class=\"provenance\">{prov}</table>")
     return _page(f"{result.model} — {board.benchmark} v{board.version}", body, 2)
@@ -204,9 +211,13 @@ def _cell(column: str, record: dict, result: Result) -> str:
         gain = last_restart_gain(result)
         return f"<td data-sort=\"{-1 if gain is None else gain}\">{'—' if gain is None else f'{gain:.1f}'}</td>"
     if column == "minutes":
-        return f"<td data-sort=\"{result.seconds / 60}\">{result.seconds / 60:.1f}</td>"
+        env = result.environment
+        where = f"{env.threads} thread{'s' if env.threads != 1 else ''} × {env.processes} process" + \
+            ("es" if env.processes != 1 else "")
+        return f"<td data-sort=\"{result.seconds / 60}\" title=\"{where}\">{_minutes(result)}</td>"
     if column == "gradients":
-        return f"<td data-sort=\"{result.backward}\">{result.backward:,}</td>"
+        carried = f" ({result.carried_backward:,} carried over)" if result.carried_backward else ""
+        return f"<td data-sort=\"{result.backward}\">{result.backward:,}{carried}</td>"
     if column == "reliability":
         css = "ok" if result.reliable else "bad"
         return f"<td class=\"{css} wrap\" data-sort=\"{_e(record[column])}\">{_e(record[column])}</td>"
@@ -214,6 +225,12 @@ def _cell(column: str, record: dict, result: Result) -> str:
     if isinstance(value, float):
         return f"<td data-sort=\"{value!r}\">{value:.1f}</td>"
     return f"<td data-sort=\"{_e(value)}\">{_e(value)}</td>"
+
+
+def _minutes(result: Result, unit: str = "") -> str:
+    """The evaluation's minutes, with the part that carried-over runs took when they ran (``--reuse``)."""
+    carried = f" ({result.carried_seconds / 60:.1f} carried over)" if result.carried_seconds else ""
+    return f"{result.seconds / 60:.1f}{unit}{carried}"
 
 
 def _curve_svg(curve: list[tuple[str, float]], clean: float, width: int = 760, height: int = 260) -> str:

@@ -136,15 +136,26 @@ def load_state_strict(model: nn.Module, state: dict[str, Tensor], location: str)
     dtypes = [f"{k}: model {expected[k].dtype}, weights {state[k].dtype}"
               for k in shared if expected[k].dtype != state[k].dtype]  # never cast silently
     nonfinite = [k for k in shared if state[k].is_floating_point() and not bool(torch.isfinite(state[k]).all())]
-    if missing or unexpected or shapes or dtypes or nonfinite:
+    configured = [f"{prefix}{name}" for prefix, module in ((f"{n}." if n else "", m) for n, m in model.named_modules())
+                  for name in getattr(module, "CONFIGURED_BUFFERS", ())]
+    differ = [f"{k}: the card's {_values(expected[k])}, the weights' {_values(state[k])}" for k in configured
+              if k in state and expected[k].shape == state[k].shape and expected[k].dtype == state[k].dtype
+              and not torch.equal(expected[k], state[k])]
+    if missing or unexpected or shapes or dtypes or nonfinite or differ:
         parts = [f"missing from the weights: {', '.join(missing)}" if missing else "",
                  f"not in the model: {', '.join(unexpected)}" if unexpected else "",
                  f"shapes differ: {'; '.join(shapes)}" if shapes else "",
                  f"dtypes differ: {'; '.join(dtypes)}" if dtypes else "",
-                 f"not finite (NaN or inf): {', '.join(nonfinite)}" if nonfinite else ""]
+                 f"not finite (NaN or inf): {', '.join(nonfinite)}" if nonfinite else "",
+                 f"set by the card, not learned, yet different: {'; '.join(differ)}" if differ else ""]
         raise WeightsMismatchError(f"{location} does not fit the architecture the card describes — "
                                    + " | ".join(p for p in parts if p))
     model.load_state_dict(state, strict=True)
+
+
+def _values(tensor: Tensor) -> str:
+    values = tensor.flatten().tolist()
+    return "[" + ", ".join(f"{v:.6g}" for v in values[:8]) + (", …]" if len(values) > 8 else "]")
 
 
 def warn_if_unverified(file: WeightsFile, card: ModelCard, digest: str) -> bool:

@@ -176,6 +176,8 @@ def test_versions_script_compares_the_committed_results_of_two_versions():
         cells = [c.strip() for c in line.strip("|").split("|")]
         model = cells[0].strip("`")
         paths = [result_path(leaderboard_root(), "mnist-linf", v, model) for v in (in_force - 1, in_force)]
+        # Every column named after the new version comes from the new result, or is "—" without one.
+        assert cells[5] == (f"{read_result(paths[1]).prior_accuracy:.1f}" if paths[1].exists() else "—"), model
         if all(p.exists() for p in paths):
             old, new = (read_result(p) for p in paths)
             assert cells[1:4] == [f"{old.robust_accuracy:.1f}", f"{new.robust_accuracy:.1f}",

@@ -340,6 +340,20 @@ def test_tables_check_and_the_unofficial_rule(official_result, zoo, tmp_path, ca
     assert read_result(path).flags_sha256 == flags_digest(official_result.clean_flags, official_result.robust_flags)
 
 
+def test_a_new_official_result_is_ranked_among_its_board_not_alone(tmp_path):
+    from snnbench.leaderboard import board_frame, standing
+    from snnbench.results import leaderboard_root, results_in
+
+    folder = leaderboard_root() / "mnist-linf" / "v3" / "results"
+    board = board_frame(tuple(results_in(folder)))
+    last = board.iloc[-1]
+    result = read_result(folder / f"{last['model']}.json")
+    row = standing(result, folder)  # as if just written there: it replaces its own earlier file
+    assert list(row["rank"]) == [f"{last['rank']} of {len(board)}"] and int(last["rank"]) > 1
+    assert list(row["robust"]) == [result.robust_accuracy]
+    assert list(standing(result, tmp_path / "no-board-yet")["rank"]) == ["1 of 1"]
+
+
 def test_cli_evaluate_missing_fills_what_has_no_result(zoo, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SNNBENCH_ZOO", str(zoo))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))

@@ -126,3 +126,18 @@ def test_board_label_placements_do_not_overlap_on_any_layout():
             for other, right, top in boxes:
                 assert not (left < right and other < left + w and abs(y - 0.03 * line - top) < 0.03)
             boxes.append((left, left + w, y - 0.03 * line))
+
+
+def test_segments_at_the_same_clean_accuracy_are_drawn_side_by_side():
+    from snnbench.plots import _side_by_side
+
+    # As mnist-linf v1: lif-bptt 64.1 → 70.6 and lif-tgo-noise 70.4 → 77.5 at the same clean 98.2 read as one
+    # segment 64 → 78; psn-at 82.1 → 92.0 hid if-at 90.2 → 91.4 at clean 97.5. Overlapping ones move apart,
+    # one step at a time; segments that do not overlap in y, or lie a step apart in x, stay where they are.
+    xs, lows, highs = [0.9, 0.9, 0.5, 0.5, 0.5, 0.2], [0.1, 0.3, 0.5, 0.6, 0.1, 0.5], [0.35, 0.6, 0.8, 0.7, 0.2, 0.6]
+    assert _side_by_side(xs, lows, highs, 0.02) == [0.0, 0.02, 0.0, 0.02, 0.0, 0.0]
+    assert _side_by_side([0.5, 0.5, 0.5], [0.1] * 3, [0.9] * 3, 0.02) == [0.0, 0.02, -0.02]
+    assert _side_by_side([0.5, 0.53], [0.1] * 2, [0.9] * 2, 0.02) == [0.0, 0.0]
+    # The markers count: dots that touch end to end are moved apart too.
+    assert _side_by_side([0.5, 0.5], [0.1, 0.41], [0.4, 0.7], 0.02, marker=0.01) == [0.0, 0.02]
+    assert _side_by_side([0.5, 0.5], [0.1, 0.45], [0.4, 0.7], 0.02, marker=0.01) == [0.0, 0.0]

@@ -75,6 +75,16 @@ def _batch(n=8):
     ({"method": "tgo", "tgo": {"delta": 0.3, "lambda_max": 1.0}}, "TGO trains noisy-LIF neurons"),
     ({"optimizer": {"name": "lion", "lr": 0.1}}, "field 'optimizer.name'"),
     ({"epochs": 0}, "field 'epochs': must be at least 1"),
+    # Options the optimiser or schedule would have ignored, and values torch refuses only at the first step.
+    ({"optimizer": {"name": "adam", "lr": 0.1, "momentum": 0.5}}, "field 'optimizer.momentum': applies to sgd only"),
+    ({"optimizer": {"name": "adamw", "lr": 0.1, "nesterov": True}}, "field 'optimizer.nesterov': applies to sgd"),
+    ({"optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.0, "nesterov": True}}, "needs a momentum above 0"),
+    ({"optimizer": {"name": "sgd", "lr": 0.1, "momentum": 1.5}}, "field 'optimizer.momentum': must lie in [0, 1)"),
+    ({"schedule": {"name": "cosine", "milestones": [2]}}, "field 'schedule.milestones': applies to the multistep"),
+    ({"schedule": {"name": "constant", "gamma": 0.5}}, "field 'schedule.gamma': applies to the multistep"),
+    ({"schedule": {"name": "multistep"}}, "multistep needs at least one epoch"),
+    ({"schedule": {"name": "multistep", "milestones": [3, 2]}}, "must be increasing epochs from 1"),
+    ({"schedule": {"name": "multistep", "milestones": [1], "gamma": 0}}, "field 'schedule.gamma': must lie in"),
 ])
 def test_recipe_mistakes_are_named(changes, words):
     with pytest.raises(RecordError, match="recipe") as caught:
@@ -132,6 +142,18 @@ def test_sparsity_regulariser_is_the_finite_difference_of_the_pairwise_confidenc
     torch.testing.assert_close(pairwise_confidence(z, y, rival), p.detach())
 
 
+def test_sparsity_regulariser_differences_one_function_on_a_noisy_model():
+    # TGO's noisy neurons draw new noise every pass: SR's two passes must draw the same, or d = Δp/h measures
+    # the noise. With h = 1e-6 no spike flips between the passes, so the same noise gives d = 0 exactly.
+    r = recipe(architecture={**BASE["architecture"], "neuron": {"kind": "noisy_lif", "params": {"sigma": 0.3}}})
+    model = _model(r).train()
+    x, y = _batch()
+    model.reseed(0)
+    assert float(sparsity_regulariser(model, x, y, 1e-6, noise_seed=5).detach()) == 0.0
+    model.reseed(0)
+    assert float(sparsity_regulariser(model, x, y, 1e-6).detach()) > 1e3  # what it measured before
+
+
 def test_tgo_loss_is_cross_entropy_plus_weighted_constraint():
     r = recipe(method="tgo", tgo={"delta": 0.4, "lambda_max": 3.0}, epochs=4,
                architecture={**BASE["architecture"], "neuron": {"kind": "noisy_lif", "params": {"sigma": 0.0}}})
@@ -141,7 +163,7 @@ def test_tgo_loss_is_cross_entropy_plus_weighted_constraint():
     with recorded_potentials(model) as records:
         again = model(x)
     by_hand = F.cross_entropy(again, y) + tgo_weight(2, 4, 3.0) * membrane_constraint(records, 0.4)
-    assert float(loss.detach()) == pytest.approx(float(by_hand), rel=1e-6)
+    assert float(loss.detach()) == pytest.approx(float(by_hand.detach()), rel=1e-6)
     assert torch.equal(logits, again)
     loss.backward()
     assert all(layer.potential_observer is None for layer in model.spiking_layers())
@@ -173,7 +195,7 @@ def test_trades_loss_by_hand():
 
 # --- RAT -------------------------------------------------------------------------------------------
 
-def test_retraction_moves_w_wt_toward_the_identity_and_keeps_the_simplex():
+def test_retraction_moves_singular_values_to_one_and_keeps_the_simplex():
     torch.manual_seed(0)
     layer = nn.Linear(16, 8, bias=False)
     q, _ = torch.linalg.qr(torch.randn(16, 8))
@@ -184,7 +206,7 @@ def test_retraction_moves_w_wt_toward_the_identity_and_keeps_the_simplex():
     with torch.no_grad():
         combination.weight.copy_(torch.tensor([0.9, 0.4]))
     model = nn.Sequential(layer, conv, combination)
-    distance = lambda w: float(torch.linalg.norm(w @ w.T - torch.eye(len(w))))  # noqa: E731
+    distance = lambda w: float(torch.linalg.norm(w.detach() @ w.detach().T - torch.eye(len(w))))  # noqa: E731
     before = distance(layer.weight)
     for _ in range(10):
         retract(model, 0.05)
@@ -192,6 +214,14 @@ def test_retraction_moves_w_wt_toward_the_identity_and_keeps_the_simplex():
     assert torch.allclose(combination.weight, torch.tensor([0.75, 0.25]))
     assert project_to_simplex(torch.tensor([2.0, -1.0, 0.0])).tolist() == [1.0, 0.0, 0.0]
     assert project_to_simplex(torch.tensor([0.2, 0.3, 0.5])).tolist() == pytest.approx([0.2, 0.3, 0.5])
+    # A layer with more outputs than inputs (as the MNIST convnet's first, 32 × 9) cannot reach W·Wᵀ = I: its
+    # singular values go to 1, that is WᵀW → I.
+    tall = nn.Linear(9, 32, bias=False)
+    for _ in range(300):
+        retract(tall, 0.05)
+    w = tall.weight.detach()
+    assert torch.allclose(w.T @ w, torch.eye(9), atol=1e-3)
+    assert float(torch.linalg.norm(w @ w.T - torch.eye(32))) == pytest.approx(23 ** 0.5, abs=1e-2)
 
 
 def test_lr_schedules():
@@ -232,13 +262,14 @@ def _saved_step(path) -> int:
     return torch.load(path, weights_only=True)["step"]
 
 
-@pytest.mark.parametrize("how", ["stop", "half_step"])
+@pytest.mark.parametrize("how", ["stop", "half_step", "epoch_end"])
 def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, mnist_uint8, monkeypatch, how):
-    """A stop request saves after the step in progress; an interrupt inside a step keeps the last exact save."""
+    """A stop request saves after the step in progress; an interrupt inside a step keeps the last exact save;
+    one while an epoch's end is being scored (the holdout) leaves that epoch's log row to the resumed run."""
     path = _write_recipe(tmp_path, method="at", adversary=ADVERSARY, holdout=40)
     whole = train(path, tmp_path / "whole", data=mnist_uint8, backend="eager", progress=False)
 
-    real_step, stop = training_loop._Run._train_step, threading.Event()
+    real_step, real_accuracy, stop = training_loop._Run._train_step, training_loop.clean_accuracy, threading.Event()
 
     def interrupted_step(run):
         real_step(run)
@@ -249,11 +280,18 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, mnist_uint8, m
                 run.step -= 1
                 raise KeyboardInterrupt
 
-    monkeypatch.setattr(training_loop._Run, "_train_step", interrupted_step)
+    def interrupted_scoring(*args, **kwargs):  # Ctrl-C while epoch 1's holdout accuracy is measured
+        raise KeyboardInterrupt
+
+    if how == "epoch_end":
+        monkeypatch.setattr(training_loop, "clean_accuracy", interrupted_scoring)
+    else:
+        monkeypatch.setattr(training_loop._Run, "_train_step", interrupted_step)
     with pytest.raises(KeyboardInterrupt):
         train(path, tmp_path / "cut", data=mnist_uint8, backend="eager", progress=False, stop=stop)
-    assert _saved_step(tmp_path / "cut" / "tiny.state.pt") == (7 if how == "stop" else 4)
+    assert _saved_step(tmp_path / "cut" / "tiny.state.pt") == {"stop": 7, "half_step": 4, "epoch_end": 4}[how]
     monkeypatch.setattr(training_loop._Run, "_train_step", real_step)
+    monkeypatch.setattr(training_loop, "clean_accuracy", real_accuracy)
     resumed = train(path, tmp_path / "cut", data=mnist_uint8, backend="eager", progress=False)
     assert sha256_file(resumed.weights) == sha256_file(whole.weights)
     epochs = lambda outcome: [{k: v for k, v in yaml.safe_load(line).items() if k != "seconds"}  # noqa: E731

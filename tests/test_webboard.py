@@ -50,6 +50,43 @@ def test_pages_load_nothing_from_the_internet_and_escape_what_they_show(site):
     assert "<pre>" in card_page and "name: mnist-convnet-lif-at" in card_page
 
 
+def test_minutes_and_gradients_say_what_carried_over_runs_took_then(site):
+    boards = {(b.benchmark, b.version): b for b in find_boards(leaderboard_root())}
+    result = next(r for r in boards["cifar10-linf-1000", 4].results if r.model == "cifar10-vgg11-lif-at")
+    carried = [a for a in result.attacks if a.reused]
+    assert carried and result.carried_seconds == sum(a.seconds for a in carried) < result.seconds
+    board = (site / "cifar10-linf-1000" / "v4" / "index.html").read_text()
+    row = next(r for r in board.split("<tr>") if 'data-sort="cifar10-vgg11-lif-at"' in r)
+    assert f"{result.seconds / 60:.1f} ({result.carried_seconds / 60:.1f} carried over)" in row
+    assert f"{result.backward:,} ({result.carried_backward:,} carried over)" in row
+    page = (site / "cifar10-linf-1000" / "v4" / "cifar10-vgg11-lif-at.html").read_text()
+    assert f"{result.seconds / 60:.1f} min ({result.carried_seconds / 60:.1f} carried over)" in page
+    assert page.count(f"<td>{carried[0].reused}</td>") == len(carried)  # each carried run names its source
+    fresh = next(r for r in boards["mnist-linf", 1].results if not r.carried_seconds)
+    v1 = (site / "mnist-linf" / "v1" / "index.html").read_text()
+    assert "carried" not in next(r for r in v1.split("<tr>") if f'data-sort="{fresh.model}"' in r)
+
+
+def test_the_index_names_the_best_reliable_row_and_a_result_page_says_how_noise_is_judged(site):
+    from snnbench.leaderboard import Board, most_robust
+
+    boards = {(b.benchmark, b.version): b for b in find_boards(leaderboard_root())}
+    board = boards["cifar10-linf-1000", 2]  # its top row is unreliable (gradient-free gain)
+    frame = board_frame(board.results)
+    assert frame.iloc[0]["reliability"].startswith("unreliable")
+    best = next(r for r in frame.itertuples() if r.reliability.startswith("ok"))
+    assert most_robust(board) == f"{best.model} ({best.robust:.1f}%, {best.Index} unreliable row" + \
+        ("s" if best.Index > 1 else "") + " above)"
+    assert most_robust(Board(board.benchmark, 2, board.folder, ())) == "—"
+    assert most_robust(board).replace("%", "") in (site / "index.html").read_text().replace("%", "")
+    noisy = (site / "cifar10-linf-1000" / "v4" / "cifar10-vgg11-lif-tgo-noise.html").read_text()
+    plain = (site / "cifar10-linf-1000" / "v4" / "cifar10-vgg11-lif-tgo.html").read_text()
+    assert "all 10 noisy forward passes" in noisy and "noisy forward passes" not in plain
+    bptt = (site / "cifar10-linf-1000" / "v4" / "cifar10-vgg11-lif-bptt.html").read_text()
+    idle = next(r for r in bptt.split("<tr>") if r.startswith("<td>apgd-dlr</td>"))  # no survivor left: it attacked nothing
+    assert '<td data-sort="0">0</td>' in idle and '<td data-sort="-1">—</td>' in idle
+
+
 def test_robust_curve_ends_at_the_headline_from_flags_or_from_counts():
     boards = {(b.benchmark, b.version): b for b in find_boards(leaderboard_root())}
     result = next(r for r in boards["mnist-linf", 2].results if r.model == "mnist-convnet-lif-bptt")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import yaml
 from safetensors.torch import load_file, save_file
 
 from snnbench import list_models, load_model
@@ -138,3 +139,15 @@ def test_weights_of_another_dtype_or_not_finite_are_refused(tmp_path):
             else "not finite \\(NaN or inf\\): body.0.0.weight"
         with pytest.raises(WeightsMismatchError, match=words):
             load_model("tiny-cast", zoo=tmp_path, backend="eager")
+
+
+def test_a_card_whose_normalisation_is_not_its_weights_is_refused(zoo):
+    # The normalisation buffers are set from the card when the model is built; loading the weights replaced
+    # them silently, so a card could state a normalisation the evaluated model never used.
+    path = zoo / "mnist" / "tiny-lif.yaml"
+    card = yaml.safe_load(path.read_text())
+    card["architecture"]["normalization"] = {"mean": [0.5], "std": [0.3081]}
+    path.write_text(yaml.safe_dump(card, sort_keys=False))
+    with pytest.raises(WeightsMismatchError, match=r"set by the card, not learned, yet different: mean: the card's "
+                                                   r"\[0\.5\], the weights' \[0\.1307\]$"):
+        load_model("tiny-lif", zoo=zoo, backend="eager")

@@ -100,8 +100,8 @@ def _training_data(recipe: Recipe, data: Optional[tuple[Tensor, Tensor]], root: 
 def build_optimizer(recipe: Recipe, model: torch.nn.Module) -> torch.optim.Optimizer:
     cfg = recipe.optimizer
     if cfg.name == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
-                               nesterov=cfg.nesterov)
+        return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.sgd_momentum,
+                               weight_decay=cfg.weight_decay, nesterov=bool(cfg.nesterov))
     optimizer = torch.optim.Adam if cfg.name == "adam" else torch.optim.AdamW
     return optimizer(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
@@ -113,7 +113,7 @@ def lr_factor(recipe: Recipe, step: int, steps_per_epoch: int) -> float:
         return 0.5 * (1.0 + math.cos(math.pi * step / (recipe.epochs * steps_per_epoch)))
     if schedule.name == "multistep":
         done = step // steps_per_epoch  # completed epochs
-        return schedule.gamma ** sum(done >= m for m in schedule.milestones)
+        return schedule.factor ** sum(done >= m for m in schedule.milestones)
     return 1.0
 
 
@@ -158,8 +158,10 @@ def training_loss(model: SpikingClassifier, recipe: Recipe, x: Tensor, y: Tensor
         weight = tgo_weight(epoch, recipe.epochs, recipe.tgo.lambda_max)
         loss = loss + weight * membrane_constraint(records, recipe.tgo.delta) / passes
     if "sr" in parts:
-        # On the inputs trained on (adversarial ones under AT), as the authors' code does.
-        loss = loss + recipe.sr.lam * sparsity_regulariser(model, x_train, y, recipe.sr.h)
+        # On the inputs trained on (adversarial ones under AT), as the authors' code does; both of its passes
+        # draw the same noise (drawn last: the step's other draws are as without SR).
+        noise_seed = int(torch.randint(0, 2 ** 62, (1,), generator=generator))
+        loss = loss + recipe.sr.lam * sparsity_regulariser(model, x_train, y, recipe.sr.h, noise_seed)
     return loss, logits
 
 
@@ -202,6 +204,11 @@ class _Run:
         started = time.perf_counter() - self.seconds
         in_step = False
         try:
+            if self.step and self.step // self.steps_per_epoch > len(self.log):
+                # Interrupted while its last epoch's end was scored: the state has the epoch's steps but not
+                # its log row (nor the reset of its running figures); score it now, as the whole run did.
+                self._end_epoch()
+                self.save()
             while self.step < self.total_steps:
                 in_step = True
                 self._train_step()

@@ -5,6 +5,7 @@ All take images in ``[0, 1]`` and the model's mean-over-time logits unless they 
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -35,18 +36,29 @@ def strongest_wrong_class(logits: Tensor, y: Tensor) -> Tensor:
     return masked.argmax(1)
 
 
-def sparsity_regulariser(model: SpikingClassifier, x: Tensor, y: Tensor, h: float) -> Tensor:
+def sparsity_regulariser(model: SpikingClassifier, x: Tensor, y: Tensor, h: float,
+                         noise_seed: Optional[int] = None) -> Tensor:
     """Liu et al. (ICML 2024): ``mean(d²)`` with ``d = (p(x + h·sign ∇ₓp) − p(x)) / h``.
 
     ``p`` is :func:`pairwise_confidence` against the strongest wrong class at ``x``; the direction
     ``sign ∇ₓp`` is a constant, both confidences carry gradients to the weights.
+
+    A model with random streams (noisy neurons in training, a Poisson encoder) would draw other noise in the
+    second pass, and ``d`` would gain ``(p_ξ₂(x) − p_ξ₁(x))/h``, a difference of noise that grows as ``h``
+    shrinks. With ``noise_seed`` the model is reseeded with it before each pass, so both draw the same noise
+    (common random numbers) and ``d`` is the finite difference of one function.
     """
+    def forward(z: Tensor) -> Tensor:
+        if noise_seed is not None:
+            model.reseed(noise_seed)
+        return model(z)
+
     x = x.detach().requires_grad_(True)
-    logits = model(x)
+    logits = forward(x)
     rival = strongest_wrong_class(logits, y)
     p = pairwise_confidence(logits, y, rival)
     (grad,) = torch.autograd.grad(p.sum(), x, retain_graph=True)
-    p_step = pairwise_confidence(model((x + h * grad.sign()).detach()), y, rival)
+    p_step = pairwise_confidence(forward((x + h * grad.sign()).detach()), y, rival)
     d = (p_step - p) / h
     return (d ** 2).mean()
 

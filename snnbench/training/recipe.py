@@ -89,27 +89,59 @@ class TGOConfig:
 
 @dataclass(frozen=True)
 class OptimizerConfig:
+    """``momentum`` (default 0.9) and ``nesterov`` (default false) are SGD's; Adam and AdamW keep their own
+    betas, so a recipe that gives them either is refused rather than trained without it."""
+
     name: Literal["sgd", "adam", "adamw"]
     lr: float
-    momentum: float = 0.9
+    momentum: Optional[float] = None
     weight_decay: float = 0.0
-    nesterov: bool = False
+    nesterov: Optional[bool] = None
 
     def record_problems(self) -> Problems:
         if self.lr <= 0:
             yield "lr", f"must be positive, got {self.lr}"
         if self.weight_decay < 0:
             yield "weight_decay", f"must not be negative, got {self.weight_decay}"
+        if self.name != "sgd":
+            for field in ("momentum", "nesterov"):
+                if getattr(self, field) is not None:
+                    yield field, f"applies to sgd only; {self.name} would ignore it (it has its own betas)"
+        elif self.momentum is not None and not 0.0 <= self.momentum < 1.0:
+            yield "momentum", f"must lie in [0, 1), got {self.momentum}"
+        elif self.nesterov and self.sgd_momentum == 0.0:
+            yield "nesterov", "needs a momentum above 0"
+
+    @property
+    def sgd_momentum(self) -> float:
+        return 0.9 if self.momentum is None else self.momentum
 
 
 @dataclass(frozen=True)
 class ScheduleConfig:
     """Learning-rate factor per step: ``constant``, ``cosine`` (to 0 over the run), or ``multistep``
-    (times ``gamma`` at each epoch in ``milestones``)."""
+    (times ``gamma``, default 0.1, at each epoch in ``milestones``; only ``multistep`` takes these two)."""
 
     name: Literal["constant", "cosine", "multistep"] = "constant"
     milestones: tuple[int, ...] = ()
-    gamma: float = 0.1
+    gamma: Optional[float] = None
+
+    def record_problems(self) -> Problems:
+        if self.name != "multistep":
+            for field, given in (("milestones", bool(self.milestones)), ("gamma", self.gamma is not None)):
+                if given:
+                    yield field, f"applies to the multistep schedule only; {self.name} would ignore it"
+            return
+        if not self.milestones:
+            yield "milestones", "multistep needs at least one epoch to decay at"
+        elif any(m < 1 for m in self.milestones) or list(self.milestones) != sorted(set(self.milestones)):
+            yield "milestones", f"must be increasing epochs from 1, got {list(self.milestones)}"
+        if self.gamma is not None and not 0.0 < self.gamma <= 1.0:
+            yield "gamma", f"must lie in (0, 1], got {self.gamma}"
+
+    @property
+    def factor(self) -> float:
+        return 0.1 if self.gamma is None else self.gamma
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,11 @@
 """RAT's weight constraints (Ding et al., NeurIPS 2022), applied after every optimiser step.
 
 Every convolution and linear weight, reshaped to ``out × rest``, takes one step of the orthogonal
-retraction ``W ← (1 + β)W − β·W·Wᵀ·W``, which moves ``W·Wᵀ`` toward the identity and so bounds each
-layer's Lipschitz constant; convex-combination weights go back onto the probability simplex.
+retraction ``W ← (1 + β)W − β·W·Wᵀ·W``. With ``W = UΣVᵀ`` this is ``σ ← σ + βσ(1 − σ²)`` for each singular
+value, which moves every non-zero one toward 1 and so bounds each layer's Lipschitz constant: the rows
+become orthonormal (``W·Wᵀ → I``) when ``out ≤ rest``, the columns (``WᵀW → I``) when ``out > rest``, as for
+a first convolution with more channels than ``in × k × k``. Convex-combination weights go back onto the
+probability simplex.
 """
 from __future__ import annotations
 
