@@ -6,11 +6,12 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Mapping, Optional, Sequence
 
 import pandas as pd
 from tabulate import tabulate
@@ -28,18 +29,32 @@ COLUMNS = ["rank", "model", "architecture", "neuron", "T", "defense", "clean", "
            "prior practice", "overestimate", "reliability", "source"]
 
 
+UNRECORDED_CODE = "carried-from-unrecorded-code"
+BOARD_NOTES = {  # notes a board adds to a row from what other result files say (not the result's diagnostics)
+    UNRECORDED_CODE: "runs carried over (`snnbench evaluate --reuse`) from an older version's result that did not "
+                     "record the code that produced it; each sample they call fooled was fooled by an adversarial "
+                     "image, so the row is an upper bound, but `snnbench verify` cannot reproduce those runs with "
+                     "today's code until that result is re-run",
+}
+
+
 @dataclass(frozen=True)
 class Board:
     benchmark: str
     version: int
     folder: Path
     results: tuple[Result, ...]
+    notes: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)  # model → codes of BOARD_NOTES
+
+    def frame(self) -> pd.DataFrame:
+        return board_frame(self.results, self.notes)
 
 
 def find_boards(root: PathLike, zoo: Optional[PathLike] = None) -> list[Board]:
     """Every ``<benchmark>/v<version>/results`` folder under ``root``, with its validated results, each checked
-    against its card in ``zoo`` (the repository's by default)."""
-    boards = []
+    against its card in ``zoo`` (the repository's by default), and the board notes (:data:`BOARD_NOTES`) that
+    the other boards' results give its rows."""
+    found = []
     cards = card_paths(zoo if zoo is not None else repository_zoo())
     for results_dir in sorted(Path(root).glob("*/v*/results")):
         folder = results_dir.parent
@@ -47,8 +62,24 @@ def find_boards(root: PathLike, zoo: Optional[PathLike] = None) -> list[Board]:
         results = tuple(results_in(results_dir))
         for result, path in zip(results, sorted(results_dir.glob("*.json"))):
             _check_placement(result, path, benchmark, version, cards)
-        boards.append(Board(benchmark, version, folder, results))
-    return boards
+        found.append(Board(benchmark, version, folder, results))
+    placed = {(b.benchmark, b.version, r.model): r for b in found for r in b.results}
+    return [dataclasses.replace(board, notes={r.model: codes for r in board.results
+                                              if (codes := _board_notes(r, placed))}) for board in found]
+
+
+def _board_notes(result: Result, placed: Mapping[tuple[str, int, str], Result]) -> tuple[str, ...]:
+    """``UNRECORDED_CODE`` when the runs ``result`` carried over come from a result on the boards that records
+    no code (``source_sha256``): the file it names by its flags' sha256."""
+    label = next((a.reused for a in result.attacks if a.reused), None)
+    found = re.fullmatch(r"(\S+) v(\d+) result ([0-9a-f]{12})", label or "")
+    if found is None:
+        return ()
+    source = placed.get((found.group(1), int(found.group(2)), result.model))
+    if source is not None and source.flags_sha256.startswith(found.group(3)) \
+            and source.environment.source_sha256 is None:
+        return (UNRECORDED_CODE,)
+    return ()
 
 
 def _check_placement(result: Result, path: Path, benchmark: str, version: int, cards: dict[str, Path]) -> None:
@@ -81,8 +112,9 @@ def last_restart_gain(result: Result) -> Optional[float]:
     return max(last.values()) if last else None
 
 
-def board_frame(results: tuple[Result, ...]) -> pd.DataFrame:
-    """The board's rows, ranked: robust accuracy first, then clean accuracy, then the name.
+def board_frame(results: tuple[Result, ...], notes: Mapping[str, Sequence[str]] = {}) -> pd.DataFrame:
+    """The board's rows, ranked: robust accuracy first, then clean accuracy, then the name; ``notes`` (model →
+    codes of :data:`BOARD_NOTES`) join the notes of a row's reliability.
 
     A ``last restart`` column (:func:`last_restart_gain`) follows the overestimate when any result has restarts.
     """
@@ -92,7 +124,7 @@ def board_frame(results: tuple[Result, ...]) -> pd.DataFrame:
         "T": r.model_summary.T, "defense": r.model_summary.defense, "clean": r.clean_accuracy,
         "robust": r.robust_accuracy, "reference": r.reference_accuracy, "prior practice": r.prior_accuracy,
         "overestimate": r.overestimate,
-        "reliability": _reliability(r),
+        "reliability": _reliability(r, notes.get(r.model, ())),
         "source": r.model_summary.source,
     } for r in results]
     frame = pd.DataFrame(rows, columns=COLUMNS[1:])
@@ -118,22 +150,23 @@ def standing(result: Result, folder: PathLike) -> pd.DataFrame:
     return row
 
 
-def _reliability(result: Result) -> str:
-    """``ok``, or ``unreliable:`` and the diagnostics that say so; notes follow in parentheses."""
+def _reliability(result: Result, board_notes: Sequence[str] = ()) -> str:
+    """``ok``, or ``unreliable:`` and the diagnostics that say so; notes (and the board's) follow in parentheses."""
     doubts = sorted({d.code for d in result.diagnostics if d.unreliable})
-    notes = sorted({d.code for d in result.diagnostics if not d.unreliable})
+    notes = sorted({d.code for d in result.diagnostics if not d.unreliable} | set(board_notes))
     verdict = "unreliable: " + ", ".join(doubts) if doubts else "ok"
     return verdict + (f" (notes: {', '.join(notes)})" if notes else "")
 
 
 def render_board(board: Board) -> str:
     note = protocol_note(board)
-    frame = board_frame(board.results)
+    frame = board.frame()
     table = tabulate(frame.values.tolist(), headers=list(frame.columns), tablefmt="github", floatfmt=".1f",
                      showindex=False) if len(frame) else "_No results yet._"
     restarts = ("**last restart**: the largest share of samples, in percent, that an attack's last restart was "
                 "the first to fool — how far from converged the row is. ") if "last restart" in frame.columns else ""
-    stochastic = stochastic_note(board)
+    stochastic = "\n\n".join([stochastic_note(board)] * bool(stochastic_note(board))
+                             + [f"**{code}**: {text}." for code, text in board_notes_used(board)])
     return (f"{HEADER}# {board.benchmark} — protocol v{board.version}\n\n{note}\n\n{table}\n\n"
             "Accuracies in percent. **robust**: per sample, correct under every attack of the protocol (the "
             "headline). **reference**: the reference attack alone (SA-PGD + ASSG). **prior practice**: APGD-CE "
@@ -142,6 +175,11 @@ def render_board(board: Board) -> str:
             "that put a result in doubt, then notes that do not (such as an attack that does not apply to the "
             "model's neurons); the result file says more."
             + (f"\n\n{stochastic}" if stochastic else "") + "\n")
+
+
+def board_notes_used(board: Board) -> list[tuple[str, str]]:
+    """The board notes (:data:`BOARD_NOTES`) some row of ``board`` carries, with what each means."""
+    return [(code, BOARD_NOTES[code]) for code in sorted({c for codes in board.notes.values() for c in codes})]
 
 
 def protocol_problems(result: Result) -> list[str]:
@@ -225,7 +263,7 @@ def most_robust(board: Board) -> str:
     """The board's highest reliable row as ``model (robust%)``, and how many unreliable rows rank above it:
     an index names the best number the board stands behind, not one its diagnostics put in doubt."""
     reliable = {r.model for r in board.results if r.reliable}
-    frame = board_frame(board.results)
+    frame = board.frame()
     above = 0
     for row in frame.itertuples(index=False):
         if row.model in reliable:

@@ -27,7 +27,8 @@ from typing import Optional
 
 from .datasets import PathLike
 from .files import atomic_write_text
-from .leaderboard import Board, board_frame, find_boards, last_restart_gain, most_robust, protocol_note, stochastic_note
+from .leaderboard import (Board, board_frame, board_notes_used, find_boards, last_restart_gain, most_robust, protocol_note,
+                          stochastic_note)
 from .protocol import load_protocol
 from .results import Result, published_boards
 from .zoo import card_paths, repository_zoo
@@ -131,7 +132,7 @@ def _index_page(boards: list[Board]) -> str:
 
 
 def _board_page(board: Board) -> str:
-    frame = board_frame(board.results)
+    frame = board.frame()
     by_name = {r.model: r for r in board.results}
     columns = [c for c in COLUMNS if c[0] != "last restart" or c[0] in frame.columns]  # as the Markdown board
     head = "".join(f"<th data-kind=\"{kind}\"{_title(header)}>{_e(header)}</th>" for _, header, kind in columns)
@@ -148,7 +149,8 @@ def _board_page(board: Board) -> str:
     body = (f"<h1>{_e(board.benchmark)} — protocol v{board.version}</h1>\n<p>{_e(protocol_note(board))}</p>\n"
             f"{table}\n<p class=\"legend\">Accuracies in percent; click a column to sort, again to reverse. "
             + " ".join(f"<b>{_e(k)}</b>: {_e(v)}." for k, v in HEADER_HELP.items()) + "</p>"
-            + (f"\n<p class=\"legend\">{_e(stochastic)}</p>" if stochastic else ""))
+            + (f"\n<p class=\"legend\">{_e(stochastic)}</p>" if stochastic else "")
+            + "".join(f"\n<p class=\"legend\"><b>{_e(code)}</b>: {_e(text)}.</p>" for code, text in board_notes_used(board)))
     return _page(f"{board.benchmark} v{board.version} — snnbench", body, 2)
 
 

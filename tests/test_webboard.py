@@ -179,3 +179,31 @@ def test_a_board_names_its_stochastic_models_and_how_they_are_judged(site):
         assert all(name in note for name in names) and f"all {passes} noisy forward passes" in note
         assert note in markdown and note in page
     assert seen >= 2  # mnist-linf v1 and cifar10-linf-1000 v3 hold one
+
+
+def test_rows_that_carry_runs_of_a_result_without_recorded_code_say_so():
+    from snnbench.leaderboard import UNRECORDED_CODE, _board_notes
+
+    boards = find_boards(leaderboard_root())
+    placed = {(b.benchmark, b.version, r.model): r for b in boards for r in b.results}
+    noted = 0
+    for board in boards:
+        frame = board.frame().set_index("model")
+        for result in board.results:
+            label = next((a.reused for a in result.attacks if a.reused), None)
+            expected = ()
+            if label is not None:
+                benchmark, version, _, flags = label.split()
+                source = placed[benchmark, int(version[1:]), result.model]  # every carried run's source is on a board
+                assert source.flags_sha256.startswith(flags)
+                expected = (UNRECORDED_CODE,) if source.environment.source_sha256 is None else ()
+                # The same rows, had the source recorded its code, carry no note.
+                recorded = dataclasses.replace(source, environment=dataclasses.replace(
+                    source.environment, source_sha256="0" * 64))
+                assert _board_notes(result, {**placed, (benchmark, int(version[1:]), result.model): recorded}) == ()
+            assert board.notes.get(result.model, ()) == expected, result.model
+            assert (UNRECORDED_CODE in frame.loc[result.model, "reliability"]) == bool(expected)
+            noted += bool(expected)
+        assert (UNRECORDED_CODE in (leaderboard_root() / board.benchmark / f"v{board.version}" / "README.md")
+                .read_text()) == any(board.notes.values())
+    assert noted == sum(len(b.notes) for b in boards)
