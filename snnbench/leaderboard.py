@@ -165,8 +165,8 @@ def render_board(board: Board) -> str:
                      showindex=False) if len(frame) else "_No results yet._"
     restarts = ("**last restart**: the largest share of samples, in percent, that an attack's last restart was "
                 "the first to fool — how far from converged the row is. ") if "last restart" in frame.columns else ""
-    stochastic = "\n\n".join([stochastic_note(board)] * bool(stochastic_note(board))
-                             + [f"**{code}**: {text}." for code, text in board_notes_used(board)])
+    legends = [text for text in [stochastic_note(board)] if text]
+    legends += [f"**{code}**: {text}." for code, text in board_notes_used(board)]
     return (f"{HEADER}# {board.benchmark} — protocol v{board.version}\n\n{note}\n\n{table}\n\n"
             "Accuracies in percent. **robust**: per sample, correct under every attack of the protocol (the "
             "headline). **reference**: the reference attack alone (SA-PGD + ASSG). **prior practice**: APGD-CE "
@@ -174,7 +174,7 @@ def render_board(board: Board) -> str:
             f"**overestimate**: prior practice minus robust, in points. {restarts}**reliability**: the diagnostics "
             "that put a result in doubt, then notes that do not (such as an attack that does not apply to the "
             "model's neurons); the result file says more."
-            + (f"\n\n{stochastic}" if stochastic else "") + "\n")
+            + "".join(f"\n\n{text}" for text in legends) + "\n")
 
 
 def board_notes_used(board: Board) -> list[tuple[str, str]]:
