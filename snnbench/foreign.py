@@ -14,7 +14,11 @@ Recognised without importing either library (snnbench never imports them):
 * snnTorch's neurons (``Leaky``, ``Synaptic``, ``Lapicque``, ``Alpha``, ``RLeaky``, ...): ancestry holding
   ``SpikingNeuron`` from an ``snntorch`` module;
 * anything else that carries a spike function of its own: an attribute ``surrogate_function``, ``spike_grad``
-  or ``spike_fn``.
+  or ``spike_fn``;
+* SpikingJelly modules that keep state between calls (a ``MemoryModule`` with registered memories, such as
+  ``SynapseFilter`` or ``NeuNorm``: snnbench starts every call from fresh state and would not reset them, so
+  one image would give other logits on every call) and its encoders (``PoissonEncoder`` draws from the global
+  generator, ``LatencyEncoder`` keeps state): the model would not be the one the user evaluates.
 """
 from __future__ import annotations
 
@@ -36,6 +40,9 @@ def _is_foreign(module: nn.Module) -> bool:
         library = cls.__module__.split(".")[0]
         if cls.__name__ in LIBRARY_BASES.get(library, ()):
             return True
+    parts = type(module).__module__.split(".")
+    if parts[0] == "spikingjelly" and (getattr(module, "_memories", None) or "encoding" in parts):
+        return True  # state kept between calls, or an encoder (random or stateful)
     return any(hasattr(module, name) for name in SPIKE_FUNCTION_ATTRIBUTES)
 
 

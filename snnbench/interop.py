@@ -33,9 +33,11 @@ delayed reset; its ``spike_grad`` ``atan(alpha)`` → ``atan`` α, ``sigmoid(slo
 model is attacked with the step-local modes (``surrogate``, ``assg``); BPTR, RGA, HART and PDSG need a
 layer's whole series in one call and report themselves not applicable.
 
-Anything else — another surrogate, a single-step SpikingJelly node, snnTorch's ``reset_delay=False``,
-inhibition or state quantisation, a neuron class not listed — stops with an error that names it: nothing is
-approximated. Neither library is imported here; a model is recognised by its classes' names and modules.
+Anything else — another surrogate, a single-step SpikingJelly node, a per-neuron or infinite threshold,
+``store_v_seq``, a SpikingJelly module that keeps state between calls or an encoder, snnTorch's
+``reset_delay=False``, inhibition or state quantisation, a neuron class not listed — stops with an error that
+names it, before anything is changed: nothing is approximated, and nothing is left half converted. A
+classifier around converted multi-step nodes refuses a call that feeds one of them other than ``T`` steps. Neither library is imported here; a model is recognised by its classes' names and modules.
 """
 from __future__ import annotations
 
@@ -71,6 +73,13 @@ def _is_spikingjelly(module: nn.Module) -> bool:
     return type(module).__module__.split(".")[0] == "spikingjelly"
 
 
+def _is_convertible_node(module: nn.Module) -> bool:
+    """One of the listed neuron classes of SpikingJelly's ``neuron`` module (not a namesake elsewhere in the
+    library, such as ``lynxi_exchange.LIFNode``, another neuron model)."""
+    return (_is_spikingjelly(module) and type(module).__name__ in NEURONS
+            and type(module).__module__.rsplit(".", 1)[-1] == "neuron")
+
+
 def map_surrogate(function: nn.Module, where: str) -> Surrogate:
     """The snnbench surrogate with the same derivative as SpikingJelly's ``function``."""
     name = type(function).__name__
@@ -95,13 +104,30 @@ def _multi_step(node: nn.Module, where: str) -> None:
         raise ConversionError(f"{where}: {name} uses backend {node.backend!r}; convert a model on the 'torch' backend")
 
 
+def _scalar(node: nn.Module, name: str, where: str, finite: bool = True) -> float:
+    value = getattr(node, name)
+    try:
+        number = float(value)
+    except (TypeError, ValueError, RuntimeError):
+        raise ConversionError(f"{where}: {type(node).__name__}.{name} is not one number "
+                              f"({type(value).__name__}{tuple(getattr(value, 'shape', ()))}); snnbench's neurons "
+                              f"take a scalar") from None
+    if finite and not math.isfinite(number):
+        raise ConversionError(f"{where}: {type(node).__name__}.{name} is {number}: a neuron that never fires is read "
+                              f"through its membrane potential, which the converted neuron does not keep")
+    return number
+
+
 def _neuron_kwargs(node: nn.Module, target: type, where: str) -> dict:
     v_reset = node.v_reset
-    kwargs = dict(threshold=float(node.v_threshold), reset="soft" if v_reset is None else "hard",
-                  v_reset=0.0 if v_reset is None else float(v_reset), detach_reset=bool(node.detach_reset),
-                  surrogate=map_surrogate(node.surrogate_function, where))
+    if getattr(node, "store_v_seq", False):
+        raise ConversionError(f"{where}: {type(node).__name__}(store_v_seq=True) is read through its v_seq, which "
+                              f"the converted neuron does not keep")
+    kwargs = dict(threshold=_scalar(node, "v_threshold", where), reset="soft" if v_reset is None else "hard",
+                  v_reset=0.0 if v_reset is None else _scalar(node, "v_reset", where),
+                  detach_reset=bool(node.detach_reset), surrogate=map_surrogate(node.surrogate_function, where))
     if target is LIF:
-        kwargs.update(tau=float(node.tau), decay_input=bool(node.decay_input))
+        kwargs.update(tau=_scalar(node, "tau", where), decay_input=bool(node.decay_input))
     elif target is ParametricLIF:
         kwargs.update(decay_input=bool(node.decay_input))
     return kwargs
@@ -110,7 +136,7 @@ def _neuron_kwargs(node: nn.Module, target: type, where: str) -> dict:
 def adopt(node: nn.Module, where: str = "the module", backend: str = "compiled") -> SpikingNeuron:
     """Turn one SpikingJelly neuron, in place, into the snnbench neuron with its dynamics; returns it."""
     name = type(node).__name__
-    if not _is_spikingjelly(node) or name not in NEURONS:
+    if not _is_convertible_node(node):
         raise ConversionError(f"{where}: no snnbench neuron for {type(node).__module__}.{name}; convertible: "
                               f"{', '.join(f'SpikingJelly {n}' for n in NEURONS)}")
     _multi_step(node, where)
@@ -153,12 +179,7 @@ def adopt_leaky(node: nn.Module, where: str = "the module") -> SpikingNeuron:
     if type(node).__name__ != "Leaky" or _library(node) != "snntorch":
         raise ConversionError(f"{where}: no snnbench neuron for {type(node).__module__}.{type(node).__name__}; "
                               f"convertible: snnTorch Leaky")
-    for flag, why in (("inhibition", "inhibition"), ("state_quant", "state quantisation"),
-                      ("surrogate_disable", "surrogate_disable (no gradient at all)")):
-        if getattr(node, flag, False):
-            raise ConversionError(f"{where}: Leaky with {why} is not converted")
-    if not getattr(node, "reset_delay", True):
-        raise ConversionError(f"{where}: Leaky with reset_delay=False is not converted")
+    _check_leaky(node, where)
     surrogate = map_spike_grad(node.spike_grad, where)
     key = (SteppedLeaky, type(node))
     if key not in _ADOPTED:
@@ -189,20 +210,48 @@ def convert(model: nn.Module, *, backend: Optional[str] = None) -> nn.Module:
     """
     if backend is not None:
         check_backend(backend)
-    for path, module in list(model.named_modules()):
+    sj, leaky = [], []
+    for path, module in model.named_modules():
         if isinstance(module, SpikingNeuron):
             continue
-        if _is_spikingjelly(module) and type(module).__name__ in NEURONS:
-            adopt(module, path or "the model", backend or "compiled")
+        if _is_convertible_node(module):
+            sj.append((path or "the model", module))
         elif _library(module) == "snntorch" and type(module).__name__ == "Leaky":
             if backend not in (None, "eager"):
                 raise ConversionError(f"{path or 'the model'}: snnTorch's Leaky runs step by step in eager PyTorch; "
                                       f"backend {backend!r} does not apply to it (convert with backend='eager')")
-            adopt_leaky(module, path or "the model")
-    left = foreign_spiking_modules(model)
+            leaky.append((path or "the model", module))
+    # Everything is checked before anything changes: a refused model is left as it was, not half converted.
+    chosen = {id(module) for _, module in sj + leaky}
+    left = [(path, m) for path, m in foreign_spiking_modules(model) if id(m) not in chosen]
     if left:
         raise ConversionError(f"cannot convert {len(left)} spiking module(s): {describe(left)}")
+    for where, module in sj:
+        _check_convertible(module, where)
+    for where, module in leaky:
+        _check_leaky(module, where)
+    for where, module in sj:
+        adopt(module, where, backend or "compiled")
+    for where, module in leaky:
+        adopt_leaky(module, where)
     return model
+
+
+def _check_convertible(node: nn.Module, where: str) -> None:
+    """Every check :func:`adopt` makes, without changing ``node``."""
+    _multi_step(node, where)
+    _neuron_kwargs(node, NEURONS[type(node).__name__], where)
+
+
+def _check_leaky(node: nn.Module, where: str) -> None:
+    """Every check :func:`adopt_leaky` makes, without changing ``node``."""
+    for flag, why in (("inhibition", "inhibition"), ("state_quant", "state quantisation"),
+                      ("surrogate_disable", "surrogate_disable (no gradient at all)")):
+        if getattr(node, flag, False):
+            raise ConversionError(f"{where}: Leaky with {why} is not converted")
+    if not getattr(node, "reset_delay", True):
+        raise ConversionError(f"{where}: Leaky with reset_delay=False is not converted")
+    map_spike_grad(node.spike_grad, where)
 
 
 def classifier(body: nn.Module, *, T: int, num_classes: int, mean: Sequence[float] = (0.0,),
@@ -238,7 +287,25 @@ def classifier(body: nn.Module, *, T: int, num_classes: int, mean: Sequence[floa
     if readout is not None:
         raise ConversionError("readout= is for networks that loop over time in their own code; a multi-step "
                               "network's [T, B, K] output is averaged over time")
+    for path, layer in body.named_modules():
+        if type(layer) in _ADOPTED.values():
+            layer.register_forward_pre_hook(_whole_sequence(path or "the body", T))
     return SpikingClassifier(body, T=T, num_classes=num_classes, mean=mean, std=std, seed=seed, neuron=neuron)
+
+
+def _whole_sequence(where: str, T: int) -> Callable[[nn.Module, tuple], None]:
+    """A pre-hook that refuses a call with other than ``T`` steps: SpikingJelly's multi-step node keeps its
+    potential from call to call until ``reset_net``, the converted one runs a whole sequence from fresh state
+    in every call, so a model that feeds a node a chunk or one step at a time would silently differ."""
+    def check(module: nn.Module, args: tuple) -> None:
+        steps = args[0].shape[0] if args and isinstance(args[0], Tensor) and args[0].dim() else None
+        if steps != T:
+            raise ConversionError(
+                f"{where} ({type(module).__name__}) received {steps} time step(s) in one call, not the "
+                f"classifier's T = {T}: SpikingJelly's node keeps its potential between calls, the converted one "
+                f"starts every call from fresh state, so a model that feeds a node a chunk or one step at a time "
+                f"cannot be converted")
+    return check
 
 
 class LoopedClassifier(SpikingClassifier):

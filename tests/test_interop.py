@@ -3,6 +3,7 @@ the same surrogate, every weight kept, and nothing converted approximately."""
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 import torch
@@ -118,6 +119,73 @@ def test_what_cannot_be_converted_exactly_is_named():
                             if hasattr(sj_neuron, "MultiStepQIFNode") else sj_surrogate.ATan())
     with pytest.raises(ConversionError, match="cannot convert 1 spiking module"):
         convert(unknown)
+
+
+def test_a_refused_model_is_left_as_it_was_and_every_refusal_names_the_module():
+    # A refusal found after the first node used to leave that node converted: a half-converted hybrid.
+    model = nn.Sequential(nn.Linear(4, 4), sj_neuron.MultiStepLIFNode(surrogate_function=sj_surrogate.ATan()),
+                          nn.Linear(4, 4), sj_neuron.MultiStepLIFNode(surrogate_function=sj_surrogate.SoftSign()))
+    with pytest.raises(ConversionError, match="3: no snnbench surrogate family"):
+        convert(model)
+    assert type(model[1]) is sj_neuron.MultiStepLIFNode and hasattr(model[1], "surrogate_function")
+    leftover = nn.Sequential(sj_neuron.MultiStepLIFNode(), sj_neuron.MultiStepEIFNode())
+    with pytest.raises(ConversionError, match="cannot convert 1 spiking module"):
+        convert(leftover)
+    assert type(leftover[0]) is sj_neuron.MultiStepLIFNode
+    per_neuron = nn.Sequential(nn.Linear(4, 5), sj_neuron.MultiStepLIFNode())
+    per_neuron[1].v_threshold = torch.ones(5)  # SpikingJelly accepts a per-neuron threshold set after building
+    with pytest.raises(ConversionError, match=r"1: MultiStepLIFNode.v_threshold is not one number"):
+        convert(per_neuron)
+    silent = nn.Sequential(nn.Linear(4, 5), sj_neuron.MultiStepLIFNode(v_threshold=float("inf")))
+    with pytest.raises(ConversionError, match="v_threshold is inf: a neuron that never fires"):
+        convert(silent)
+
+
+def test_state_that_snnbench_would_not_reset_is_refused():
+    # SpikingJelly modules that keep state between calls, and its encoders, are not spiking neurons but make
+    # one image give other logits on every call (or draw from the global generator): refused, by name, by
+    # convert() and by every gradient mode, where they used to pass.
+    ab_layer = pytest.importorskip("spikingjelly.activation_based.layer")
+    encoding = pytest.importorskip("spikingjelly.clock_driven.encoding")
+    for stateful in (ab_layer.SynapseFilter(tau=5.0, step_mode="m"), encoding.PoissonEncoder()):
+        model = nn.Sequential(nn.Linear(4, 4), sj_neuron.MultiStepLIFNode(), stateful)
+        name = f"2 ({type(stateful).__module__}.{type(stateful).__qualname__})"
+        with pytest.raises(ConversionError, match=re.escape(name)):
+            convert(model)
+        assert [path for path, _ in foreign_spiking_modules(model)] == ["1", "2"]
+    ab_neuron = pytest.importorskip("spikingjelly.activation_based.neuron")
+    with pytest.raises(ConversionError, match=r"0: LIFNode\(store_v_seq=True\) is read through its v_seq"):
+        convert(nn.Sequential(ab_neuron.LIFNode(step_mode="m", store_v_seq=True)))
+    lynxi = pytest.importorskip("spikingjelly.activation_based.lynxi_exchange")
+    with pytest.raises(ConversionError, match=r"cannot convert 1 spiking module\(s\): 0 \(spikingjelly"
+                                              r"\.activation_based\.lynxi_exchange\.LIFNode\)"):
+        convert(nn.Sequential(lynxi.LIFNode(step_mode="m", T=2)))  # a namesake, another neuron model
+
+
+class _PerStep(nn.Module):
+    """Feeds a multi-step node one step at a time, relying on SpikingJelly keeping its potential in between."""
+
+    def __init__(self, chunk: int):
+        super().__init__()
+        self.chunk = chunk
+        self.fc = nn.Linear(16, 3)
+        self.lif = sj_neuron.MultiStepLIFNode(surrogate_function=sj_surrogate.ATan())
+
+    def forward(self, x_seq):
+        x_seq = self.fc(x_seq.flatten(2))
+        return torch.cat([self.lif(x_seq[t:t + self.chunk]) for t in range(0, len(x_seq), self.chunk)])
+
+
+@pytest.mark.parametrize("chunk", [1, 2])
+def test_a_node_fed_a_chunk_at_a_time_is_refused_where_it_would_differ(chunk):
+    # SpikingJelly's node keeps v between calls, the converted one starts each call from fresh state: the
+    # same weights gave 27 spikes against 21. The classifier refuses any call with other than T steps.
+    original = _PerStep(chunk)
+    model = classifier(convert(copy.deepcopy(original), backend="eager"), T=4, num_classes=3)
+    with pytest.raises(ConversionError, match=f"lif \\(LIFFromMultiStepLIFNode\\) received {chunk} time step"):
+        model(torch.rand(2, 1, 4, 4))
+    whole = _PerStep(4)
+    assert classifier(convert(whole, backend="eager"), T=4, num_classes=3)(torch.rand(2, 1, 4, 4)).shape == (2, 3)
 
 
 def test_activation_based_multi_step_nodes_convert_too():
