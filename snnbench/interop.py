@@ -35,7 +35,8 @@ layer's whole series in one call and report themselves not applicable.
 
 Anything else — another surrogate, a single-step SpikingJelly node, a per-neuron or infinite threshold,
 ``store_v_seq``, a SpikingJelly module that keeps state between calls or an encoder, snnTorch's
-``reset_delay=False``, inhibition or state quantisation, a neuron class not listed — stops with an error that
+``reset_delay=False``, inhibition or state quantisation, a ``Leaky`` whose loaded ``reset_mechanism_val`` is
+not the reset its forward was built with, a neuron class not listed — stops with an error that
 names it, before anything is changed: nothing is approximated, and nothing is left half converted. A
 classifier around converted multi-step nodes refuses a call that feeds one of them other than ``T`` steps. Neither library is imported here; a model is recognised by its classes' names and modules.
 """
@@ -251,6 +252,16 @@ def _check_leaky(node: nn.Module, where: str) -> None:
             raise ConversionError(f"{where}: Leaky with {why} is not converted")
     if not getattr(node, "reset_delay", True):
         raise ConversionError(f"{where}: Leaky with reset_delay=False is not converted")
+    # snnTorch binds the reset its forward applies when the layer is built; its reset_mechanism_val buffer
+    # comes with a loaded state (or a later reset_mechanism=). Converted, the buffer decides: they must agree.
+    applied = getattr(getattr(node, "state_function", None), "__name__", None)
+    stated = {0: "_base_sub", 1: "_base_zero", 2: "_base_int"}.get(int(node.reset_mechanism_val))
+    if applied is not None and applied != stated:
+        names = {"_base_sub": "subtract", "_base_zero": "zero", "_base_int": "none"}
+        raise ConversionError(
+            f"{where}: Leaky's reset_mechanism_val says {names.get(stated, stated)!r} but its forward resets by "
+            f"{names.get(applied, applied)!r} (bound when it was built; a loaded state or a later reset_mechanism= "
+            f"changed only the first): rebuild it with the reset it was trained with before converting")
     map_spike_grad(node.spike_grad, where)
 
 

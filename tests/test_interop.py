@@ -301,6 +301,11 @@ def test_snntorch_features_that_cannot_be_converted_exactly_are_named():
              (snn.Leaky(beta=0.9, spike_grad=surrogate.fast_sigmoid()), "spike_grad fast_sigmoid"),
              (snn.Leaky(beta=0.9, inhibition=True), "inhibition"),
              (snn.Synaptic(alpha=0.9, beta=0.8), "cannot convert 1 spiking module")]
+    # A reset-to-zero checkpoint loaded into a Leaky built to subtract: snnTorch keeps subtracting (its update
+    # is bound at build), the converted layer followed the loaded buffer; membranes differed by up to 0.86.
+    loaded = snn.Leaky(beta=0.9, reset_mechanism="subtract")
+    loaded.load_state_dict(snn.Leaky(beta=0.9, reset_mechanism="zero").state_dict())
+    cases.append((loaded, "reset_mechanism_val says 'zero' but its forward resets by 'subtract'"))
     for module, words in cases:
         with pytest.raises(ConversionError, match=words):
             convert(nn.Sequential(nn.Linear(3, 3), module))
