@@ -333,6 +333,10 @@ class LoopedClassifier(SpikingClassifier):
             if hasattr(layer, "reset_mem"):  # snnTorch's hidden state (init_hidden) starts from 0
                 layer.reset_mem()
         logits = self.readout(self.body(self._normalise(x)))
+        ran = {layer.step_index for layer in spiking_layers(self.body) if isinstance(layer, SteppedNeuron)}
+        if ran != {self.T}:  # T is recorded in every result: it must be what the network's own loop ran
+            raise ValueError(f"the network's step-wise layers ran {', '.join(map(str, sorted(ran)))} step(s) in one "
+                             f"call, but classifier() was given T = {self.T}")
         if logits.dim() != 2 or logits.shape[0] != x.shape[0]:
             raise ValueError(f"readout must give logits [B, K] = [{x.shape[0]}, {self.num_classes}], got "
                              f"{tuple(logits.shape)}")

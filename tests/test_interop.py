@@ -288,6 +288,12 @@ def test_a_converted_snntorch_model_runs_the_step_local_modes_and_names_the_othe
     with gradient_mode(model, "assg") as mode:
         model(x).sum().backward()
         assert sorted(mode.paths[0].steps) == [0, 1, 2, 3]
+    # T is recorded in every result: a network that loops 4 times wrapped with T = 25 is refused at its call.
+    wrong = classifier(convert(snntorch_net(snn, None, beta=0.9)), T=25, num_classes=10,
+                       readout=lambda out: out[1].mean(0))
+    with pytest.raises(ValueError, match="step-wise layers ran 4 step\\(s\\) in one call, but classifier\\(\\) was "
+                                         "given T = 25"):
+        wrong(x)
     result = evaluate(model, tiny_benchmark(version=1), name="converted-snntorch", n_examples=8, batch_size=8)
     skipped = {a.name for a in result.attacks if a.not_applicable}
     assert skipped == {"apgd-ce-bptr", "apgd-ce-rga", "apgd-ce-hart"} and not result.official
