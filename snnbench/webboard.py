@@ -8,7 +8,7 @@
                                                  provenance, and the robust-accuracy curve
     DIR/board.css, DIR/board.js                  the only assets; no server, nothing from the internet
 
-Rows come from :func:`snnbench.leaderboard.board_frame` (the same ranking as the Markdown board). Each cell
+Rows come from :meth:`snnbench.leaderboard.Board.frame` (the same ranking and notes as the Markdown board). Each cell
 carries its sort key in ``data-sort``, so the table sorts numbers as numbers, whatever the cell shows.
 
 The robust-accuracy curve is the headline as the runs are added in the protocol's order (the curve AutoAttack
@@ -27,7 +27,7 @@ from typing import Optional
 
 from .datasets import PathLike
 from .files import atomic_write_text
-from .leaderboard import (Board, board_frame, board_notes_used, find_boards, last_restart_gain, most_robust, protocol_note,
+from .leaderboard import (Board, board_notes_used, find_boards, last_restart_gain, most_robust, protocol_note,
                           stochastic_note)
 from .protocol import load_protocol
 from .results import Result, published_boards
