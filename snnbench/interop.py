@@ -140,9 +140,8 @@ def adopt(node: nn.Module, where: str = "the module", backend: str = "compiled")
     if not _is_convertible_node(node):
         raise ConversionError(f"{where}: no snnbench neuron for {type(node).__module__}.{name}; convertible: "
                               f"{', '.join(f'SpikingJelly {n}' for n in NEURONS)}")
-    _multi_step(node, where)
     target = NEURONS[name]
-    reference = target(**_neuron_kwargs(node, target, where), backend=backend)
+    reference = target(**_check_convertible(node, where), backend=backend)
     key = (target, type(node))
     if key not in _ADOPTED:
         _ADOPTED[key] = type(f"{target.__name__}From{name}", (target, type(node)), {
@@ -180,8 +179,7 @@ def adopt_leaky(node: nn.Module, where: str = "the module") -> SpikingNeuron:
     if type(node).__name__ != "Leaky" or _library(node) != "snntorch":
         raise ConversionError(f"{where}: no snnbench neuron for {type(node).__module__}.{type(node).__name__}; "
                               f"convertible: snnTorch Leaky")
-    _check_leaky(node, where)
-    surrogate = map_spike_grad(node.spike_grad, where)
+    surrogate = _check_leaky(node, where)
     key = (SteppedLeaky, type(node))
     if key not in _ADOPTED:
         _ADOPTED[key] = type("SteppedLeakyFromLeaky", (SteppedLeaky, type(node)), {
@@ -238,14 +236,14 @@ def convert(model: nn.Module, *, backend: Optional[str] = None) -> nn.Module:
     return model
 
 
-def _check_convertible(node: nn.Module, where: str) -> None:
-    """Every check :func:`adopt` makes, without changing ``node``."""
+def _check_convertible(node: nn.Module, where: str) -> dict:
+    """Every check :func:`adopt` makes, without changing ``node``; the snnbench neuron's arguments."""
     _multi_step(node, where)
-    _neuron_kwargs(node, NEURONS[type(node).__name__], where)
+    return _neuron_kwargs(node, NEURONS[type(node).__name__], where)
 
 
-def _check_leaky(node: nn.Module, where: str) -> None:
-    """Every check :func:`adopt_leaky` makes, without changing ``node``."""
+def _check_leaky(node: nn.Module, where: str) -> Surrogate:
+    """Every check :func:`adopt_leaky` makes, without changing ``node``; its surrogate."""
     for flag, why in (("inhibition", "inhibition"), ("state_quant", "state quantisation"),
                       ("surrogate_disable", "surrogate_disable (no gradient at all)")):
         if getattr(node, flag, False):
@@ -262,7 +260,7 @@ def _check_leaky(node: nn.Module, where: str) -> None:
             f"{where}: Leaky's reset_mechanism_val says {names.get(stated, stated)!r} but its forward resets by "
             f"{names.get(applied, applied)!r} (bound when it was built; a loaded state or a later reset_mechanism= "
             f"changed only the first): rebuild it with the reset it was trained with before converting")
-    map_spike_grad(node.spike_grad, where)
+    return map_spike_grad(node.spike_grad, where)
 
 
 def classifier(body: nn.Module, *, T: int, num_classes: int, mean: Sequence[float] = (0.0,),
@@ -329,11 +327,12 @@ class LoopedClassifier(SpikingClassifier):
 
     def forward(self, x: Tensor) -> Tensor:
         start_sequences(self.body)
-        for layer in spiking_layers(self.body):
+        layers = spiking_layers(self.body)
+        for layer in layers:
             if hasattr(layer, "reset_mem"):  # snnTorch's hidden state (init_hidden) starts from 0
                 layer.reset_mem()
         logits = self.readout(self.body(self._normalise(x)))
-        ran = {layer.step_index for layer in spiking_layers(self.body) if isinstance(layer, SteppedNeuron)}
+        ran = {layer.step_index for layer in layers if isinstance(layer, SteppedNeuron)}
         if ran != {self.T}:  # T is recorded in every result: it must be what the network's own loop ran
             raise ValueError(f"the network's step-wise layers ran {', '.join(map(str, sorted(ran)))} step(s) in one "
                              f"call, but classifier() was given T = {self.T}")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
@@ -20,7 +19,7 @@ from .datasets import PathLike
 from .diagnostics import diagnostic_problems
 from .files import atomic_write_text
 from .protocol import epsilon_label, load_protocol
-from .results import Result, leaderboard_root, results_in
+from .results import CARRIED_FROM, Result, leaderboard_root, results_in
 from .schedule import runs
 from .zoo import card_paths, repository_zoo
 
@@ -72,11 +71,11 @@ def _board_notes(result: Result, placed: Mapping[tuple[str, int, str], Result]) 
     """``UNRECORDED_CODE`` when the runs ``result`` carried over come from a result on the boards that records
     no code (``source_sha256``): the file it names by its flags' sha256."""
     label = next((a.reused for a in result.attacks if a.reused), None)
-    found = re.fullmatch(r"(\S+) v(\d+) result ([0-9a-f]{12})", label or "")
+    found = CARRIED_FROM.fullmatch(label or "")
     if found is None:
         return ()
-    source = placed.get((found.group(1), int(found.group(2)), result.model))
-    if source is not None and source.flags_sha256.startswith(found.group(3)) \
+    source = placed.get((found["benchmark"], int(found["version"]), result.model))
+    if source is not None and source.flags_sha256.startswith(found["flags"]) \
             and source.environment.source_sha256 is None:
         return (UNRECORDED_CODE,)
     return ()
@@ -221,8 +220,9 @@ def _carried_problems(result: Result) -> list[str]:
     if [a.reused for a in result.attacks[:len(carried)]] != carried:
         problems.append("has carried-over runs after runs that ran anew; carried runs are a prefix of the schedule")
     sources = set(carried)
-    match = re.fullmatch(rf"{re.escape(result.benchmark)} v(\d+) result [0-9a-f]{{12}}", carried[0])
-    if len(sources) > 1 or match is None or int(match.group(1)) >= result.protocol:
+    match = CARRIED_FROM.fullmatch(carried[0])
+    if len(sources) > 1 or match is None or match["benchmark"] != result.benchmark \
+            or int(match["version"]) >= result.protocol:
         problems.append(f"carries runs over from {', '.join(sorted(sources))}; they must come from one result of an "
                         f"older version of {result.benchmark}")
     return problems

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Literal, Optional
@@ -227,6 +228,11 @@ class Result:
         robust = "".join("1" if ok and not b else "0" for ok, b in zip(clean, before))
         if robust != self.robust_flags:
             yield "robust_flags", "are not the clean-correct samples that no run fooled"
+
+
+# How a run carried over from an earlier result names it (``AttackOutcome.reused``, :mod:`snnbench.reuse`):
+# ``<benchmark> v<k> result <the first 12 digits of its flags' sha256>``.
+CARRIED_FROM = re.compile(r"(?P<benchmark>\S+) v(?P<version>\d+) result (?P<flags>[0-9a-f]{12})")
 
 
 def flags_digest(clean_flags: str, robust_flags: str) -> str:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +42,8 @@ from .diagnostics import OF_THE_MODEL, mismatch, model_diagnostics
 from .evaluation_plan import plan_evaluation
 from .leaderboard import protocol_problems
 from .protocol import Benchmark, load_protocol
-from .results import AttackOutcome, Environment, Result, published_boards, read_result, result_path
+from .results import (CARRIED_FROM, AttackOutcome, Environment, Result, published_boards, read_result,
+                      result_path)
 from .runner import Runner
 from .schedule import Run, samples_attacked
 from .source import source_sha256
@@ -143,16 +143,13 @@ def other_code(result: Result) -> str:
             f"numerics may differ, so re-run the evaluation with this code ({_rerun(result)})")
 
 
-CARRIED = re.compile(r"(?P<benchmark>\S+) v(?P<version>\d+) result (?P<flags>[0-9a-f]{12})")
-
-
 def carried_code(result: Result, label: str, path: Path) -> str:
     """Which code produced the runs that ``result`` (read from ``path``) carried over from the earlier result
     ``label`` names (``<benchmark> v<k> result <flags sha256, 12 digits>``, :class:`snnbench.reuse.Carryover`),
     looked up beside ``path`` (``<leaderboard>/<benchmark>/v<k>/results/<model>.json``) and then in the
     published boards: a mismatch in such a run is the earlier result's, or its code's, and its re-run comes
     first."""
-    found = CARRIED.fullmatch(label)
+    found = CARRIED_FROM.fullmatch(label)
     if found is None:
         return f"a mismatched run was carried over from {label!r}, which names no result file"
     benchmark, version, path = found["benchmark"], int(found["version"]), path.resolve()
