@@ -84,6 +84,12 @@ class SteppedLeaky(SteppedNeuron):
 
     ``beta``, ``threshold`` and ``graded_spikes_factor`` are tensors as in snnTorch (a buffer or a parameter
     each); ``reset_delay=True`` (snnTorch's default) only.
+
+    A sequence begins (the step count, which indexes ASSG's per-step statistics, restarts at 0) at
+    ``reset_mem``/``init_leaky``, at a change of shape, and whenever the potential a call starts from is not the
+    one this layer's last call produced: ``snntorch.utils.reset(net)`` (which assigns zeros to ``mem``
+    without calling ``reset_mem``) or a fresh tensor passed as ``mem``. Passing back the ``mem`` a call returned
+    continues the sequence; so does snnTorch's ``detach_hidden`` (in place).
     """
 
     def __init__(self, beta: float = 0.9, threshold: float = 1.0, reset_mechanism: str = "subtract",
@@ -101,7 +107,7 @@ class SteppedLeaky(SteppedNeuron):
 
     def reset_mem(self) -> Tensor:
         self.start_sequence()
-        self.mem = torch.zeros_like(self.mem, device=self.mem.device)
+        self.mem = self.produced_mem = torch.zeros_like(self.mem, device=self.mem.device)
         return self.mem
 
     def init_leaky(self) -> Tensor:
@@ -115,6 +121,8 @@ class SteppedLeaky(SteppedNeuron):
         if self.mem.shape != input_.shape:
             self.start_sequence()
             self.mem = torch.zeros_like(input_, device=self.mem.device)
+        elif self.mem is not getattr(self, "produced_mem", None):
+            self.start_sequence()  # a potential this layer did not produce: snnTorch's reset, or the user's own
         reset = (self.mem - self.threshold > 0).float()  # snnTorch's detached reset signal
         beta = self.beta.clamp(0, 1)
         if self.reset_mechanism_val == 0:
@@ -123,6 +131,7 @@ class SteppedLeaky(SteppedNeuron):
             self.mem = beta * ((1 - reset) * self.mem) + input_
         else:
             self.mem = beta * self.mem + input_
+        self.produced_mem = self.mem
         spk = self.spike(self.mem - self.threshold) * self.graded_spikes_factor
         if self.init_hidden and not self.output:
             return spk

@@ -299,6 +299,57 @@ def test_a_converted_snntorch_model_runs_the_step_local_modes_and_names_the_othe
     assert skipped == {"apgd-ce-bptr", "apgd-ce-rga", "apgd-ce-hart"} and not result.official
 
 
+def test_snntorchs_own_reset_begins_a_sequence_for_assg():
+    """``snntorch.utils.reset`` assigns zeros to ``mem`` without ``reset_mem``: the step count must restart
+    anyway, or ASSG's per-step statistics start afresh at every forward (a fixed surrogate under ASSG's name)."""
+    snn = pytest.importorskip("snntorch")
+    from snntorch import utils
+
+    class HiddenNet(nn.Module):  # snnTorch's other style: init_hidden, reset by utils.reset at each forward
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 4, 3, padding=1)
+            self.lif1 = snn.Leaky(beta=0.9, init_hidden=True)
+            self.fc = nn.Linear(4 * 14 * 14, 10)
+            self.lif2 = snn.Leaky(beta=0.9, init_hidden=True, output=True)
+
+        def forward(self, x):
+            utils.reset(self)
+            mem = []
+            for _ in range(4):
+                _, m = self.lif2(self.fc(self.lif1(nn.functional.avg_pool2d(self.conv(x), 2)).flatten(1)))
+                mem.append(m)
+            return torch.stack(mem).mean(0)
+
+    torch.manual_seed(0)
+    net = convert(HiddenNet())
+    x = torch.rand(3, 1, 28, 28) * 3
+    first = net(x)
+    assert torch.equal(net(x), first)  # utils.reset zeroed the potentials: the same logits again
+    grads = []
+    with gradient_mode(net, "assg") as mode:
+        for _ in range(3):
+            xi = x.clone().requires_grad_(True)
+            net(xi).sum().backward()
+            grads.append(xi.grad)
+        assert [sorted(path.steps) for path in mode.paths] == [[0, 1, 2, 3]] * 2
+    # The same three forwards through snnbench's own loop (reset_mem at each call) give the same gradients.
+    looped = classifier(net, T=4, num_classes=10, readout=lambda out: out)
+    with gradient_mode(looped, "assg"):
+        for g in grads:
+            xi = x.clone().requires_grad_(True)
+            looped(xi).sum().backward()
+            torch.testing.assert_close(xi.grad, g, rtol=0, atol=0)
+    # Passing back the potential a call returned continues the sequence; a fresh tensor begins one.
+    lif = convert(nn.Sequential(snn.Leaky(beta=0.9)))[0]
+    mem = lif.init_leaky()
+    for _ in range(3):
+        _, mem = lif(torch.ones(2, 5), mem)
+    assert lif.step_index == 3
+    lif(torch.ones(2, 5), torch.zeros(2, 5))
+    assert lif.step_index == 1
+
+
 def test_snntorch_features_that_cannot_be_converted_exactly_are_named():
     snn = pytest.importorskip("snntorch")
     from snntorch import surrogate
