@@ -59,7 +59,7 @@ test-browser: install browser
 SCREENSHOT_BOARD ?= cifar10-linf-1000/v4
 screenshot: install browser
 	$(VENV)/bin/snnbench leaderboard --html site
-	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1400,560 \
+	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1600,600 \
 		--screenshot=web-board.png file://$(CURDIR)/site/$(SCREENSHOT_BOARD)/index.html
 
 # The committed figures in docs/plots/ (shown in the README), from the committed results.

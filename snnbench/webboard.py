@@ -47,9 +47,9 @@ HEADER_HELP = {
     "prior practice": "APGD-CE through the model's training surrogate alone, as SNN robustness has been reported",
     "overestimate": "prior practice minus robust, in points",
     "last restart": "the largest share of samples, in percent, that an attack's last restart was the first to fool",
-    "minutes": ("wall-clock minutes of the evaluation, summed over processes; in parentheses the part spent by runs "
+    "minutes": ("wall-clock minutes of the evaluation, summed over processes; below, the part spent by runs "
                 "carried over from an older version's result (snnbench evaluate --reuse), as measured then"),
-    "input gradients": ("backward passes to the input over the whole evaluation; in parentheses the part spent by "
+    "input gradients": ("backward passes to the input over the whole evaluation; below, the part spent by "
                         "carried-over runs"),
 }
 
@@ -197,7 +197,7 @@ def _model_page(board: Board, result: Result, card_text: Optional[str]) -> str:
     card = f"<pre>{_e(card_text)}</pre>" if card_text is not None else "<p>No card in the zoo.</p>"
     body = (f"<h1>{_e(result.model)}</h1>\n<p>{_e(board.benchmark)} v{board.version} · {_e(s.architecture)}, "
             f"{_e(s.neuron)} neurons, T = {s.T}, defense {_e(s.defense)} · {result.n_examples} images · "
-            f"{_minutes(result, ' min')} · <b class=\"{'ok' if result.reliable else 'bad'}\">{verdict}</b></p>\n"
+            f"{_minutes(result)} · <b class=\"{'ok' if result.reliable else 'bad'}\">{verdict}</b></p>\n"
             f"<div class=\"facts\">{facts}</div>\n" + (f"<p class=\"legend\">{_e(judged)}</p>\n" if judged else "") +
             f"<h2>Robust accuracy as the runs are added</h2>\n{plot}\n"
             f"<h2>Runs</h2>\n{breakdown}\n<h2>Diagnostics</h2>\n<ul>{diagnostics}</ul>\n<h2>Card</h2>\n{card}\n"
@@ -208,7 +208,7 @@ def _model_page(board: Board, result: Result, card_text: Optional[str]) -> str:
 def _cell(column: str, record: dict, result: Result) -> str:
     if column == "model":
         return (f"<td data-sort=\"{_e(result.model)}\"><a href=\"{_e(result.model)}.html\">{_e(result.model)}</a>"
-                f"{' <small>stochastic</small>' if result.model_summary.stochastic else ''}</td>")
+                f"{_sub('stochastic') if result.model_summary.stochastic else ''}</td>")
     if column == "last restart":
         gain = last_restart_gain(result)
         return f"<td data-sort=\"{-1 if gain is None else gain}\">{'—' if gain is None else f'{gain:.1f}'}</td>"
@@ -216,9 +216,10 @@ def _cell(column: str, record: dict, result: Result) -> str:
         env = result.environment
         where = f"{env.threads} thread{'s' if env.threads != 1 else ''} × {env.processes} process" + \
             ("es" if env.processes != 1 else "")
-        return f"<td data-sort=\"{result.seconds / 60}\" title=\"{where}\">{_minutes(result)}</td>"
+        carried = _sub(f"{result.carried_seconds / 60:.1f} carried over") if result.carried_seconds else ""
+        return f"<td data-sort=\"{result.seconds / 60}\" title=\"{where}\">{result.seconds / 60:.1f}{carried}</td>"
     if column == "gradients":
-        carried = f" ({result.carried_backward:,} carried over)" if result.carried_backward else ""
+        carried = _sub(f"{result.carried_backward:,} carried over") if result.carried_backward else ""
         return f"<td data-sort=\"{result.backward}\">{result.backward:,}{carried}</td>"
     if column == "reliability":
         css = "ok" if result.reliable else "bad"
@@ -229,10 +230,15 @@ def _cell(column: str, record: dict, result: Result) -> str:
     return f"<td data-sort=\"{_e(value)}\">{_e(value)}</td>"
 
 
-def _minutes(result: Result, unit: str = "") -> str:
+def _sub(text: str) -> str:
+    """A board cell's second, smaller line (the part of a figure that carried-over runs took; a model's tag)."""
+    return f"<span class=\"sub\">{_e(text)}</span>"
+
+
+def _minutes(result: Result) -> str:
     """The evaluation's minutes, with the part that carried-over runs took when they ran (``--reuse``)."""
     carried = f" ({result.carried_seconds / 60:.1f} carried over)" if result.carried_seconds else ""
-    return f"{result.seconds / 60:.1f}{unit}{carried}"
+    return f"{result.seconds / 60:.1f} min{carried}"
 
 
 def _curve_svg(curve: list[tuple[str, float]], clean: float, width: int = 760, height: int = 260) -> str:
@@ -277,18 +283,19 @@ def _e(value) -> str:
     return html.escape(str(value), quote=True)
 
 
-CSS = """body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5em auto; max-width: 1400px; padding: 0 1em; color: #222; }
+CSS = """body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5em auto; max-width: 1600px; padding: 0 1em; color: #222; }
 nav { margin-bottom: 1em; } footer { margin-top: 2em; color: #666; font-size: 12px; }
 table.board { border-collapse: collapse; width: 100%; }
 table.board th, table.board td { padding: 4px 8px; border-bottom: 1px solid #ddd; text-align: left; white-space: nowrap; }
-table.board th { background: #f3f3f3; position: sticky; top: 0; }
+table.board th { background: #f3f3f3; position: sticky; top: 0; white-space: normal; vertical-align: bottom; }
+table.board .sub { display: block; color: #666; font-size: 12px; }
 table.sortable th { cursor: pointer; user-select: none; }
 table.sortable th[aria-sort="ascending"]::after { content: " ▲"; }
 table.sortable th[aria-sort="descending"]::after { content: " ▼"; }
 td[data-sort] { font-variant-numeric: tabular-nums; }
 .ok { color: #176317; } .bad { color: #a11; font-weight: bold; }
 .controls { margin: 0.5em 0; } #shown { margin-left: 1em; color: #666; }
-.scroll { overflow-x: auto; } table.board td.wrap { white-space: normal; min-width: 14em; } .legend { color: #444; font-size: 13px; }
+.scroll { overflow-x: auto; } table.board td.wrap { white-space: normal; min-width: 11em; } .legend { color: #444; font-size: 13px; }
 .facts { display: flex; gap: 1.5em; margin: 1em 0; } .fact span { display: block; color: #666; font-size: 12px; }
 .fact b { font-size: 22px; } svg.curve { color: #1f5fa8; font-size: 11px; } svg.curve .grid { stroke: #e5e5e5; }
 table.provenance th { text-align: left; padding-right: 1em; font-weight: normal; color: #555; }

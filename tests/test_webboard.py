@@ -57,8 +57,8 @@ def test_minutes_and_gradients_say_what_carried_over_runs_took_then(site):
     assert carried and result.carried_seconds == sum(a.seconds for a in carried) < result.seconds
     board = (site / "cifar10-linf-1000" / "v4" / "index.html").read_text()
     row = next(r for r in board.split("<tr>") if 'data-sort="cifar10-vgg11-lif-at"' in r)
-    assert f"{result.seconds / 60:.1f} ({result.carried_seconds / 60:.1f} carried over)" in row
-    assert f"{result.backward:,} ({result.carried_backward:,} carried over)" in row
+    assert f"{result.seconds / 60:.1f}<span class=\"sub\">{result.carried_seconds / 60:.1f} carried over</span>" in row
+    assert f"{result.backward:,}<span class=\"sub\">{result.carried_backward:,} carried over</span>" in row
     page = (site / "cifar10-linf-1000" / "v4" / "cifar10-vgg11-lif-at.html").read_text()
     assert f"{result.seconds / 60:.1f} min ({result.carried_seconds / 60:.1f} carried over)" in page
     assert page.count(f"<td>{carried[0].reused}</td>") == len(carried)  # each carried run names its source
