@@ -37,6 +37,17 @@ def positive_float(text: str) -> float:
     return value
 
 
+def device_name(text: str) -> str:
+    """An argparse type: a device torch knows (``cpu``, ``cuda``, ``cuda:1``, ...), as given."""
+    import torch
+
+    try:
+        torch.device(text)
+    except (RuntimeError, ValueError):
+        raise argparse.ArgumentTypeError(f"not a torch device: {text!r} (cpu, cuda, cuda:1, ...)") from None
+    return text
+
+
 def _architectures(args: argparse.Namespace) -> int:
     from .architectures import architecture_info, create_model, list_architectures
     from .datasets import dataset_info
@@ -240,7 +251,6 @@ def _evaluate_one(args: argparse.Namespace, model: str, benchmark: "Benchmark", 
     from .evaluation import run_plan
     from .evaluation_plan import default_state_folder, plan_evaluation
     from .leaderboard import board_frame, standing
-    from .results import write_result
 
     subject = model
     if args.checkpoint is not None:  # the card's architecture with other weights: recorded, and unofficial
@@ -278,10 +288,9 @@ def _evaluate_one(args: argparse.Namespace, model: str, benchmark: "Benchmark", 
             log(f"--reuse: runs that {source} already ran carry over (its {len(carry.outcomes)} runs, as far as the "
                 f"two schedules agree)")
     result = run_plan(plan, resume=default_state_folder(), fresh=not args.resume, data_root=args.data_dir,
-                      progress=not args.quiet, shard=shard, log=log, reuse=carry)
-    if shard.rank != 0:  # every rank holds the same result; rank 0 writes it
+                      progress=not args.quiet, shard=shard, log=log, reuse=carry, result_file=target)
+    if shard.rank != 0:  # every rank holds the same result; rank 0 wrote it
         return None
-    write_result(result, target)
     frame = board_frame((result,)).drop(columns="rank")  # an unofficial row has no place on a board, so no rank
     if result.official:
         try:
@@ -421,7 +430,7 @@ def _model_figure_arguments(parser: argparse.ArgumentParser, images: str) -> Non
     parser.add_argument("model")
     parser.add_argument("--benchmark", help="default: the first benchmark on the model's card")
     parser.add_argument("--n-examples", type=positive_int, default=100, help=f"{images} (default 100)")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", type=device_name)
     parser.add_argument("--zoo", help="the model-zoo folder (default: $SNNBENCH_ZOO or the repository's)")
     parser.add_argument("--out", default="snnbench-plots", help="folder for the figure (default: snnbench-plots)")
 
@@ -508,7 +517,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                "recorded by sha256, unofficial unless they are the card's)")
     evaluate.add_argument("--n-examples", type=positive_int, help="fewer images than the protocol's (unofficial)")
     evaluate.add_argument("--batch-size", type=positive_int, help="another batch size (unofficial)")
-    evaluate.add_argument("--device", default="cpu")
+    evaluate.add_argument("--device", default="cpu", type=device_name)
     evaluate.add_argument("--seed", type=int, help="another seed (unofficial)")
     evaluate.add_argument("--out", help="where results go (default: the repository's leaderboard/; unofficial "
                                         "results: ./snnbench-results/)")
@@ -544,7 +553,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="images to re-run per attack at least, in whole batches (default: one batch)")
     verify.add_argument("--zoo", help="the zoo holding the result's card (default: the repository's)")
     verify.add_argument("--data-dir", help="data root for test sets that are not bundled")
-    verify.add_argument("--device", default="cpu")
+    verify.add_argument("--device", default="cpu", type=device_name)
     verify.add_argument("--budget-minutes", type=positive_float,
                         help="time for all files together (split evenly): runs are visited in an order drawn "
                              "from the flags, and none starts after a file's share is spent (at least one does)")
@@ -596,7 +605,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print(f"snnbench {args.command}: interrupted (a training run resumes from its saved state)", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
+    except (ValueError, OSError, RuntimeError) as err:  # OSError names its path: a full disk, a file for a folder
         print(f"snnbench {args.command}: error: {err}", file=sys.stderr)
         return 1
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Optional, Union
@@ -103,15 +104,16 @@ class EvaluationPlan:
 
     @property
     def key(self) -> str:
-        """Everything that determines the result: model, weights, card, benchmark version and settings, code
-        (:func:`snnbench.source.source_sha256`: an evaluation is never finished by other code than began it) and
-        torch."""
+        """Everything that determines the result: model (its name, weights file, card, and the fingerprint of
+        the model as it stands: a model edited after loading is another evaluation), device, benchmark version
+        and settings, code (:func:`snnbench.source.source_sha256`: an evaluation is never finished by other code
+        than began it) and torch."""
         return json.dumps(self._evaluation_key() + self._code_key())
 
     def _evaluation_key(self) -> list:
         s = self.subject
-        return [s.name, s.weights_sha256, s.card_sha256, self.bench.name, self.bench.version, self.bench.fingerprint(),
-                vars(self.settings)]
+        return [s.name, s.weights_sha256, s.card_sha256, s.model.fingerprint(), self.device, self.bench.name,
+                self.bench.version, self.bench.fingerprint(), vars(self.settings)]
 
     @staticmethod
     def _code_key() -> list:
@@ -134,6 +136,17 @@ class EvaluationPlan:
             except (OSError, ValueError, KeyError, TypeError):
                 continue  # not a state file: EvaluationState.load names it if it is ever this key's
             if isinstance(key, list) and key[:len(mine)] == mine and key[len(mine):] != self._code_key():
+                found.append(path)
+        return found
+
+    def states_of_other_process_counts(self, folder: PathLike, shard: Shard = Shard()) -> list[Path]:
+        """State files in ``folder`` of this very evaluation left by a run over another number of processes:
+        each holds one process's share of the batches, so they continue only with that many processes."""
+        stem = self.state_file(folder).name.removesuffix(".state.json")
+        found = []
+        for path in sorted(Path(folder).glob(f"{stem}*.state.json")):
+            label = re.fullmatch(rf"{re.escape(stem)}(?:\.rank\d+of(\d+))?\.state\.json", path.name)
+            if label is not None and int(label.group(1) or 1) != shard.world:
                 found.append(path)
         return found
 

@@ -161,6 +161,9 @@ class Benchmark:
         for a in self.attacks:
             if a.role in ("reference", "prior") and a.samples != "clean":
                 yield "attacks", f"{a.name}: the reference and prior-practice attacks run on every clean-correct sample"
+            if a.role == "extra" and a.samples != "survivors":
+                yield "attacks", (f"{a.name}: an extra attack runs on the survivors (results judge its samples by "
+                                  f"its role; samples: clean is the reference's and prior practice's)")
         if len({a.name for a in self.attacks}) != len(self.attacks):
             yield "attacks", "attack names must be unique"
         for a in self.attacks:

@@ -532,7 +532,9 @@ def test_any_snnbench_model_evaluates_unofficially_under_a_name_that_is_no_card(
     ("verify", ["--budget-minutes", "0"], "--budget-minutes: must be a finite number above 0, got 0"),
     ("verify", ["--budget-minutes", "nan"], "--budget-minutes: must be a finite number above 0, got nan"),
     ("verify", ["--samples", "0"], "--samples: must be at least 1, got 0"),
+    ("verify", ["--device", "bogus"], "--device: not a torch device: 'bogus'"),
 ] + [("evaluate", flags, words) for flags, words in [
+    (["--device", "gpu0"], "--device: not a torch device: 'gpu0'"),
     (["--n-examples", "0"], "--n-examples: must be at least 1, got 0"),
     (["--n-examples", "-998"], "--n-examples: must be at least 1, got -998"),
     (["--batch-size", "-1"], "--batch-size: must be at least 1, got -1"),
@@ -543,6 +545,15 @@ def test_cli_counts_are_refused_not_defaulted(command, flags, words, capsys):
     with pytest.raises(SystemExit) as stop:
         main([command, *target, *flags])
     assert stop.value.code == 2 and words in capsys.readouterr().err
+
+
+def test_cli_evaluate_names_an_output_folder_that_is_a_file(zoo, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SNNBENCH_ZOO", str(zoo))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    (tmp_path / "afile").write_text("")
+    assert main(["evaluate", "--model", "tiny-lif", "--n-examples", "4", "--out", str(tmp_path / "afile")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "snnbench evaluate: error:" in err and str(tmp_path / "afile") in err
 
 
 @pytest.mark.parametrize("argv, words", [
@@ -598,6 +609,73 @@ def test_runs_of_other_settings_keep_their_own_state(zoo, tmp_path):
     whole = evaluate(model, bench, n_examples=N, batch_size=BATCH, seed=0, zoo=zoo)
     assert _comparable(resumed) == _comparable(whole)
     assert [p.name for p in states.glob("*.state.json")] == [seen[1].name]  # seed 1's progress is still there
+
+
+def test_the_state_key_follows_the_model_as_it_stands_and_the_device(zoo):
+    """A model edited after loading (same card, same weights file) or another device is another evaluation:
+    resuming one from the other's state mixed two models' flags (clean 000000001000 against 000000010100)."""
+    from snnbench.evaluation_plan import plan_evaluation
+
+    bench = tiny_benchmark(steps=1, queries=2)
+    model = load_model("tiny-lif", zoo=zoo, backend="eager")
+    plan = plan_evaluation(model, bench, n_examples=N, batch_size=BATCH, zoo=zoo)
+    edited = load_model("tiny-lif", zoo=zoo, backend="eager")
+    with torch.no_grad():
+        next(edited.parameters()).neg_()
+    assert plan_evaluation(edited, bench, n_examples=N, batch_size=BATCH, zoo=zoo).key != plan.key
+    assert dataclasses.replace(plan, device="cuda").key != plan.key
+    assert plan_evaluation(load_model("tiny-lif", zoo=zoo, backend="eager"), bench, n_examples=N, batch_size=BATCH,
+                           zoo=zoo).key == plan.key  # and nothing that varies from load to load
+
+
+def test_a_result_that_cannot_be_written_keeps_the_state(zoo, tmp_path, monkeypatch):
+    """The state goes only once the result is written: a full disk at the end lost the whole evaluation."""
+    from snnbench import results
+    from snnbench.evaluation import run_plan
+    from snnbench.evaluation_plan import plan_evaluation
+
+    states, target = tmp_path / "states", tmp_path / "out" / "result.json"
+    states.mkdir()
+    plan = plan_evaluation(load_model("tiny-lif", zoo=zoo, backend="eager"), tiny_benchmark(steps=1, queries=2),
+                           n_examples=N, batch_size=BATCH, zoo=zoo)
+    real = results.write_result
+
+    def disk_full(result, path):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(results, "write_result", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        run_plan(plan, resume=states, result_file=target)
+    assert plan.state_file(states).exists() and not target.exists()
+    monkeypatch.setattr(results, "write_result", real)
+    done = run_plan(plan, resume=states, result_file=target)
+    assert read_result(target) == done and not list(states.iterdir())
+
+
+def test_processes_that_would_merge_different_evaluations_refuse_to_start(zoo, tmp_path):
+    from snnbench.evaluation import run_plan
+    from snnbench.evaluation_plan import plan_evaluation
+    from snnbench.sharding import Shard
+
+    class OtherCodeOnProcessOne(Shard):  # what all_gather_object returns when process 1 runs other code
+        def gather(self, obj):
+            return [obj, obj.replace("tiny-lif", "other")] if isinstance(obj, str) else [obj] * self.world
+
+    plan = plan_evaluation(load_model("tiny-lif", zoo=zoo, backend="eager"), tiny_benchmark(steps=1, queries=2),
+                           n_examples=N, batch_size=BATCH, zoo=zoo)
+    with pytest.raises(ValueError, match="process\\(es\\) 1 of 2 would run another evaluation than process 0"):
+        run_plan(plan, resume=tmp_path, shard=OtherCodeOnProcessOne(0, 2))
+    assert not list(tmp_path.iterdir())  # refused before anything ran or was saved
+    # A state of a run over two processes is named, not silently ignored, when one process resumes.
+    stem = plan.state_file(tmp_path).name.removesuffix(".state.json")
+    other = tmp_path / f"{stem}.rank1of2.state.json"
+    other.write_text("{}")
+    (tmp_path / f"{stem}x.state.json").write_text("{}")  # not this evaluation's
+    assert plan.states_of_other_process_counts(tmp_path) == [other]
+    assert plan.states_of_other_process_counts(tmp_path, Shard(1, 2)) == []
+    with pytest.warns(RuntimeWarning, match=f"not resuming {other}: one process's share of a run over another "
+                                            f"number of processes \\(1 now\\)"):
+        run_plan(plan, resume=tmp_path)
 
 
 def test_an_edited_card_or_a_model_changed_after_loading_is_a_departure(zoo, tmp_path, official_result):

@@ -128,6 +128,7 @@ def test_protocols_as_committed():
     (lambda b: b["attacks"][1]["params"].update(stepz=3), "no parameter(s) stepz"),
     (lambda b: b["attacks"][1].update(role="reference"), "exactly one reference and one prior"),
     (lambda b: b["attacks"][0].update(samples="survivors"), "run on every clean-correct sample"),
+    (lambda b: b["attacks"][2].update(samples="clean"), "an extra attack runs on the survivors"),
     (lambda b: b["attacks"][2]["gradient"].update(mode="magic"), "unknown gradient mode 'magic'"),
     (lambda b: b.update(subset="mnist-test-5000"), "unknown evaluation subset"),
     (lambda b: b.update(epsilon=25), "must lie in (0, 1]"),
