@@ -290,6 +290,14 @@ class ModelCard:
         yield from (("training." + k, m) for k, m in source_problems(self.training.data, self.dataset))
         yield from model_problems(self.architecture, self.dataset, self.training.surrogate)
 
+    def board_description(self) -> dict[str, Any]:
+        """What a result's ``model_summary`` copies from the card and a board row shows: architecture, neuron
+        kind, T, defense, source (the paper's url or ``snnbench``), stochastic, and the pinned weights' sha256."""
+        return dict(architecture=self.architecture.name, neuron=self.architecture.neuron.kind, T=self.architecture.T,
+                    defense=self.training.method,
+                    source=self.paper.url if isinstance(self.paper, Paper) else "snnbench",
+                    stochastic=self.stochastic, card_sha256=self.weights.sha256)
+
     def build(self, backend: Optional[str] = None) -> SpikingClassifier:
         """The untrained model the card describes (random weights)."""
         model = build_model(self.architecture, self.dataset, self.training.surrogate, backend)

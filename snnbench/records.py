@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import re
 from collections import abc
@@ -42,8 +43,7 @@ class RecordError(ValueError):
         if len(self.problems) == 1:
             message = f"{self.source}: {self.problems[0]}"
         else:
-            listed = "\n".join(f"  - {problem}" for problem in self.problems)
-            message = f"{self.source}: {len(self.problems)} problems:\n{listed}"
+            message = f"{self.source}: {len(self.problems)} problems: {'; '.join(self.problems)}"  # one line
         super().__init__(message)
 
 
@@ -210,6 +210,9 @@ def _convert(hint: Any, value: Any, path: str, problems: list[str]) -> Any:
         return value if isinstance(value, int) and not isinstance(value, bool) else _mismatch(hint, value, path, problems)
     if hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):  # NaN passes every comparison a check would make
+                problems.append(f"{_where(path)}: expected a finite number, got {value!r}")
+                return None
             return float(value)
         return _mismatch(hint, value, path, problems)
     if hint is str:

@@ -19,6 +19,9 @@ from .records import COMMIT, SHA256, RecordError, parse_record, record_to_dict
 Problems = Iterator[tuple[str, str]]
 
 
+RESTART_SUFFIX = re.compile(r"/r([1-9][0-9]*)$")  # how a restart's run is named: "<entry>/r<restart>"
+
+
 @dataclass(frozen=True)
 class AttackOutcome:
     """One attack's share of the evaluation: how many samples it saw, how many it left correct."""
@@ -47,6 +50,15 @@ class AttackOutcome:
     def record_problems(self) -> Problems:
         if not 0 <= self.robust <= self.attacked:
             yield "robust", f"must lie in [0, attacked={self.attacked}], got {self.robust}"
+        for name in ("seconds", "forward", "backward"):
+            if getattr(self, name) < 0:
+                yield name, f"must not be negative, got {getattr(self, name)}"
+        expected = 100.0 * self.robust / self.attacked if self.attacked else 100.0
+        if abs(self.accuracy - expected) > 1e-6:
+            yield "accuracy", f"is {self.accuracy} but robust / attacked give {expected}"
+        named = RESTART_SUFFIX.search(self.name)
+        if (int(named[1]) if named else 0) != self.restart:
+            yield "restart", f"is {self.restart} but the run's name {self.name!r} says {int(named[1]) if named else 0}"
         if self.first_to_fool is not None and not 0 <= self.first_to_fool <= self.attacked - self.robust:
             yield "first_to_fool", (f"must lie in [0, fooled={self.attacked - self.robust}], got "
                                     f"{self.first_to_fool}")
@@ -104,6 +116,9 @@ class Environment:
     revision: Optional[str] = None
 
     def record_problems(self) -> Problems:
+        for name in ("threads", "processes"):
+            if getattr(self, name) < 1:
+                yield name, f"must be at least 1, got {getattr(self, name)}"
         if self.source_sha256 is not None and not SHA256.fullmatch(self.source_sha256):
             yield "source_sha256", f"must be 64 lowercase hex digits, got {self.source_sha256!r}"
         if self.revision is not None and not COMMIT.fullmatch(self.revision.removesuffix("+dirty")):
@@ -134,6 +149,13 @@ class Result:
     backward: int
     model_summary: ModelSummary
     environment: Environment
+
+    @property
+    def early(self) -> bool:
+        """An early v1 file, written before results recorded their code: it lacks each run's fooled samples,
+        marginal gain, gradient mode and whether it was gradient-free (three v1 files; every later result has
+        them, and the checks require them)."""
+        return self.protocol == 1 and self.environment.source_sha256 is None
 
     @property
     def carried_seconds(self) -> float:
@@ -168,8 +190,22 @@ class Result:
             yield "official", "a result without a model card is never official"
         if self.official and (self.model_summary.card_file_sha256 is None or self.model_summary.model_sha256 is None):
             yield "official", "an official result records the sha256 of its card file and of the evaluated model"
+        if self.official and self.model_summary.checkpoint_sha256 != self.model_summary.card_sha256:
+            yield "official", "an official result evaluated the weights its card pins (checkpoint_sha256 = card_sha256)"
+        if self.environment.protocol != self.protocol:
+            yield "environment.protocol", f"is {self.environment.protocol} but the result is under protocol {self.protocol}"
         if self.reliable == any(d.unreliable for d in self.diagnostics):
             yield "reliable", "must be false exactly when a diagnostic marks the result unreliable"
+        if not self.early:  # without them neither the headline nor the diagnostics could be re-derived
+            for attack in self.attacks:
+                missing = [f for f in ("fooled_flags", "first_to_fool") if getattr(attack, f) is None]
+                if missing:
+                    yield "attacks", f"{attack.name} lacks {' and '.join(missing)}, which every result since v2 keeps"
+        for name in ("forward", "backward"):
+            if getattr(self, name) != sum(getattr(a, name) for a in self.attacks):
+                yield name, f"must be the sum of the attacks' {name} ({sum(getattr(a, name) for a in self.attacks)})"
+        if self.seconds < sum(a.seconds for a in self.attacks) - 0.05 * len(self.attacks):
+            yield "seconds", f"is less than the attacks' seconds together ({sum(a.seconds for a in self.attacks):.1f})"
         yield from self._derived_problems()
         total = self.model_summary.spiking_layers
         for attack in self.attacks:
@@ -188,11 +224,17 @@ class Result:
             if first is None:
                 yield "attacks", f"no {role} attack"
                 continue
-            if first.not_applicable is None and first.attacked != clean:
+            if first.not_applicable is not None:
+                yield "attacks", f"the {role} attack {first.name} must run on every model, not be not applicable"
+                continue
+            if first.attacked != clean:
                 yield "attacks", f"the {role} attack {first.name} saw {first.attacked} samples, not the {clean} clean-correct ones"
             derived = 100.0 * (clean - (first.attacked - first.robust)) / n
             if abs(stated - derived) > 1e-6:
                 yield f"{role}_accuracy", f"is {stated} but its attack's outcomes give {derived}"
+            if self.robust_accuracy > stated + 1e-6:
+                yield "robust_accuracy", (f"is above the {role} accuracy {stated}: the headline is the worst case over "
+                                          f"every attack, that one among them")
         if runs and all(a.first_to_fool is not None for a in runs):
             derived = 100.0 * (clean - sum(a.first_to_fool for a in runs)) / n
             if abs(self.robust_accuracy - derived) > 1e-6:

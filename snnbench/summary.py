@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Iterable, Iterator
 
-from .cards import Paper
 from .diagnostics import model_diagnostics, outcome_diagnostics
 from .evaluation_plan import EvaluationPlan, Subject
 from .neurons import spiking_layers
@@ -95,9 +94,6 @@ def model_summary(subject: Subject) -> ModelSummary:
                             T=model.T, defense="unknown", source="no card", stochastic=model.stochastic,
                             card_sha256=None, checkpoint_sha256=subject.weights_sha256, spiking_layers=len(layers),
                             model_sha256=model.fingerprint())
-    source = card.paper.url if isinstance(card.paper, Paper) else "snnbench"
-    return ModelSummary(architecture=card.architecture.name, neuron=card.architecture.neuron.kind,
-                        T=card.architecture.T, defense=card.training.method, source=source,
-                        stochastic=card.stochastic, card_sha256=card.weights.sha256,
-                        checkpoint_sha256=subject.weights_sha256, spiking_layers=len(layers),
-                        card_file_sha256=subject.card_sha256, model_sha256=model.fingerprint())
+    return ModelSummary(**card.board_description(), checkpoint_sha256=subject.weights_sha256,
+                        spiking_layers=len(layers), card_file_sha256=subject.card_sha256,
+                        model_sha256=model.fingerprint())

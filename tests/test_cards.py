@@ -197,7 +197,7 @@ def test_a_weights_file_that_links_out_of_the_card_folder_is_refused(tmp_path):
     ("neuron", {"kind": "lif", "params": {"detach_reset": "yes"}},
      "parameter detach_reset: expected true or false, got 'yes'"),
     ("neuron", {"kind": "noisy_lif", "params": {"sigma": 0.1, "tau": float("inf")}},
-     "neuron 'noisy_lif' parameter tau: must be finite, got inf"),
+     "neuron 'noisy_lif' parameter tau: expected a finite number, got inf"),
     ("neuron", {"kind": "lif", "params": {"reset": "sfot"}}, "reset must be 'hard' or 'soft', got 'sfot'"),
     ("neuron", {"kind": "lif", "params": {"reset": "soft", "v_reset": 0.5}}, "v_reset=0.5 applies to a hard reset"),
     ("neuron", {"kind": "noisy_lif", "params": {"sigma": 0.1, "seed": 5}},

@@ -174,3 +174,98 @@ def test_any_command_line_parses_or_exits_with_usage(argv):
     for name in ("n_examples", "batch_size"):
         value = getattr(args, name, None)
         assert value is None or value >= 1  # never 0 or negative: they used to mean "the full protocol"
+
+
+# ---- forgeries that keep every figure consistent: the boards' check must still refuse them --------------------
+
+FORGED = "mnist-linf/v3/results/mnist-convnet-lif-at.json"  # carries its first runs over from its v2 result
+
+
+def _strip_to_two_runs(data):
+    """Keep the flags of the reference and prior practice only and re-derive the headline from them: the
+    headline rises, every figure agrees, and files without per-run flags were not checked against them."""
+    for attack in data["attacks"]:
+        attack["first_to_fool"] = None
+    data["attacks"][-1]["fooled_flags"] = None
+    fooled = [any(a["fooled_flags"][i] == "1" for a in data["attacks"][:2]) for i in range(data["n_examples"])]
+    _set_robust(data, "".join("1" if c == "1" and not f else "0" for c, f in zip(data["clean_flags"], fooled)))
+
+
+def _set_robust(data, robust):
+    from snnbench.results import flags_digest
+
+    data["robust_flags"] = robust
+    data["robust_accuracy"] = 100.0 * robust.count("1") / data["n_examples"]
+    data["overestimate"] = data["prior_accuracy"] - data["robust_accuracy"]
+    data["flags_sha256"] = flags_digest(data["clean_flags"], robust)
+
+
+def _swap_roles(data):
+    first, second = data["attacks"][0], data["attacks"][1]
+    first["role"], second["role"] = second["role"], first["role"]
+    data["reference_accuracy"], data["prior_accuracy"] = data["prior_accuracy"], data["reference_accuracy"]
+    data["overestimate"] = data["prior_accuracy"] - data["robust_accuracy"]
+
+
+def _relabel_carried(data, label):
+    for attack in data["attacks"]:
+        if attack.get("reused"):
+            attack["reused"] = label
+
+
+def _cheaper_carried_run(data):
+    carried = next(a for a in data["attacks"] if a.get("reused"))
+    carried["backward"] -= 1000
+    data["backward"] -= 1000
+
+
+def _edit(*path, value):
+    return lambda data: replaced_in_place(data, path, value)
+
+
+def replaced_in_place(data, path, value):
+    target = data
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+
+
+@pytest.mark.parametrize("forge, words", [
+    (_strip_to_two_runs, "lacks fooled_flags and first_to_fool"),
+    (_swap_roles, "role is 'prior'; the protocol declares 'reference'"),
+    (lambda d: [a.update(restart=0) for a in d["attacks"]], "the run's name 'sa-pgd-assg-a80/r1' says 1"),
+    (_edit("attacks", 2, "seconds", value=-1.0), "must not be negative"),
+    (_edit("reference_accuracy", value=float("nan")), "expected a finite number, got nan"),
+    (_edit("model_summary", "T", value=1), "model_summary.T is 1 but"),
+    (_edit("model_summary", "checkpoint_sha256", value="0" * 64), "evaluated the weights its card pins"),
+    (_edit("environment", "batch_size", value=100), "ran in batches of 100; mnist-linf v3 uses 250"),
+    (lambda d: _relabel_carried(d, "mnist-linf v2 result deadbeef0000"), "which is not on the boards"),
+    (_cheaper_carried_run, "differs from run"),
+], ids=["per-run-flags-dropped", "roles-swapped", "restarts-renumbered", "negative-seconds", "nan",
+        "card-field", "other-weights", "batch-size", "carried-from-nowhere", "carried-run-edited"])
+def test_a_consistent_forgery_is_refused_by_the_boards_check(tmp_path, forge, words):
+    import shutil
+
+    from snnbench.leaderboard import regenerate
+
+    board = tmp_path / "leaderboard"
+    shutil.copytree(ROOT / "leaderboard" / "mnist-linf", board / "mnist-linf")
+    regenerate(board)  # the copy as committed passes (its index now lists one benchmark)
+    path = board / FORGED
+    data = json.loads(path.read_text())
+    forge(data)
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError) as caught:
+        regenerate(board, check=True)
+    assert str(path) in str(caught.value) and words in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_second_folder_for_one_version_is_refused(tmp_path):
+    import shutil
+
+    from snnbench.leaderboard import regenerate
+
+    board = tmp_path / "leaderboard"
+    shutil.copytree(ROOT / "leaderboard" / "mnist-linf" / "v3", board / "mnist-linf" / "v03")
+    with pytest.raises(ValueError, match="v03'?: a board's folder is named v<version>"):
+        regenerate(board, check=True)
