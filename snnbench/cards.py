@@ -230,6 +230,8 @@ class WeightsConfig:
         if self.file is not None and not self.file.endswith(".safetensors"):
             yield "file", f"must be a .safetensors path relative to the card, got {self.file!r}"
         yield from relative_path_problems("file", self.file)
+        if self.file is not None and ("/" in self.file or "\\" in self.file):  # packages ship <dataset>/*.safetensors
+            yield "file", f"must name a file beside the card (no folder: an installed zoo would lack it), got {self.file!r}"
 
 
 @dataclass(frozen=True)
@@ -369,6 +371,9 @@ def build_model(arch: ArchitectureConfig, dataset: str, surrogate: SurrogateConf
 
 def read_card(path: PathLike) -> ModelCard:
     """The card at ``<zoo>/<dataset>/<name>.yaml``, validated; :class:`RecordError` lists every problem."""
+    if Path(path).suffix != ".yaml":  # the zoo lists <dataset>/*.yaml: a .yml card would validate, never be served
+        raise RecordError(str(path), [f"a model card is a .yaml file (the zoo lists <zoo>/<dataset>/*.yaml), not "
+                                      f"{Path(path).suffix or 'a file without suffix'}"])
     card = read_yaml_record(ModelCard, path, "model card")
     path = card.path
     problems = []

@@ -79,10 +79,13 @@ def _subsets(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
+    from .datasets import dataset_info
     from .protocol import load_protocol
     from .records import RecordError
     from .zoo import card_paths, model_card
 
+    if args.dataset is not None:
+        dataset_info(args.dataset)  # an unknown dataset is named, not answered with "no model cards"
     protocol = load_protocol()
     rows, failures = [], []
     for name, path in card_paths(args.zoo).items():
@@ -141,10 +144,12 @@ def _zoo_name(zoo) -> str:
 
 def _validate(args: argparse.Namespace) -> int:
     from .validation import validate_card
-    from .zoo import card_paths
+    from .zoo import card_paths, model_card
 
     paths = card_paths(args.zoo)
-    targets = list(paths.values()) if args.all else [paths.get(c, c) for c in args.cards]
+    # A name that is neither a card nor a file: model_card's error, with the closest names.
+    targets = list(paths.values()) if args.all else [
+        paths[c] if c in paths else c if Path(c).exists() else model_card(c, zoo=args.zoo).path for c in args.cards]
     if not targets:
         if args.all:
             print(f"no model cards in {_zoo_name(args.zoo)}")

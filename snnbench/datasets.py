@@ -160,6 +160,10 @@ class ImageFolderCopy:
         listing = ImageFolder(str(folder), loader=lambda p: p)
         if len(listing.classes) != info.num_classes:
             raise ValueError(f"{folder}: {len(listing.classes)} class folders, {self.dataset} has {info.num_classes}")
+        unnumbered = next((p for p, _ in listing.samples if not Path(p).stem.isdigit()), None)
+        if unnumbered is not None:
+            raise ValueError(f"{unnumbered}: images of the JPEG copy are named by their index within the class "
+                             f"(0000.jpg, 0001.jpg, ... from 0); remove or rename this file")
         ordered = sorted(((int(Path(p).stem), label, p) for p, label in listing.samples), key=lambda s: s[:2])
         per_class = torch.bincount(torch.tensor([label for _, label, _ in ordered]), minlength=info.num_classes)
         for index, label, p in ordered:

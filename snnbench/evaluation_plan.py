@@ -19,7 +19,7 @@ import torch
 from safetensors.torch import save as save_safetensors
 from torch import Tensor
 
-from .cards import ModelCard, name_problems
+from .cards import ModelCard, name_problems, read_card
 from .classifier import SpikingClassifier
 from .datasets import PathLike
 from .eval_subsets import first_test_images, load_eval_subset
@@ -229,8 +229,13 @@ def _subject(model: Union[str, SpikingClassifier], name: Optional[str], zoo: Opt
         if name is not None and name != model.provenance.card:
             raise ValueError(f"name {name!r}: a model from load_model() is evaluated under its card's name, "
                              f"{model.provenance.card!r}")
-        return Subject(model.provenance.card, model, model_card(model.provenance.card, zoo=zoo),
-                       model.provenance.sha256)
+        loaded_from = model.provenance.card_path
+        card = read_card(loaded_from) if zoo is None and loaded_from is not None else \
+            model_card(model.provenance.card, zoo=zoo)
+        if loaded_from is not None and card.path is not None and card.path.resolve() != Path(loaded_from).resolve():
+            raise ValueError(f"{model.provenance.card}: the model was built from {loaded_from}, but the zoo given "
+                             f"holds {card.path}; evaluate it with the zoo it was loaded from")
+        return Subject(model.provenance.card, model, card, model.provenance.sha256)
     if name is None:
         raise ValueError("evaluate() needs a name for a model without a zoo card: evaluate(model, benchmark, "
                          "name='my-snn')")

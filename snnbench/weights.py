@@ -61,6 +61,7 @@ class Provenance:
     location: str
     sha256: str
     matches_card: bool
+    card_path: Optional[Path] = None  # the card file the model was built from (None: a card made in memory)
 
 
 def locate_weights(card: ModelCard, *, checkpoint: Optional[PathLike] = None, revision: Optional[str] = None,
@@ -75,6 +76,9 @@ def locate_weights(card: ModelCard, *, checkpoint: Optional[PathLike] = None, re
     if bundled is not None and bundled.is_file() and revision is None:
         return WeightsFile(bundled, "file", str(bundled), card.weights.sha256)
     if card.weights.hub is None:
+        if revision is not None:
+            raise WeightsUnavailableError(f"{card.source}: revision={revision!r} asks for a hub copy, but the card "
+                                          f"names none (field 'weights.hub'); its weights are the bundled file")
         raise WeightsUnavailableError(
             f"{card.source}: the weights file {bundled} does not exist and the card names no hub copy "
             f"(field 'weights.file')")
@@ -101,12 +105,14 @@ def download_from_hub(hub: HubFile, revision: str, cache_dir: Optional[PathLike]
     except LocalEntryNotFoundError:
         cache = cache_dir or constants.HF_HUB_CACHE
         why = "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else f"{constants.ENDPOINT} cannot be reached"
+        into = "" if cache_dir is None else f" --cache-dir {cache_dir}"
         raise WeightsUnavailableError(
             f"{location} is not in the cache {cache} and {why}. Fetch it once with network access "
-            f"(`hf download {hub.repo_id} {hub.filename} --revision {revision}`, or any load_model call), "
-            f"or pass a local copy with checkpoint=PATH (--checkpoint).") from None
+            f"(`hf download {hub.repo_id} {hub.filename} --revision {revision}{into}`, or any load_model call), "
+            f"or pass a local copy with load_model(..., checkpoint=PATH) (snnbench evaluate --checkpoint).") from None
     except (EntryNotFoundError, HfHubHTTPError) as err:
-        raise WeightsUnavailableError(f"{location}: the hub refused the download: {err}") from None
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise WeightsUnavailableError(f"{location}: the hub refused the download: {first}") from None
 
 
 def read_weights(file: WeightsFile) -> tuple[dict[str, Tensor], str]:

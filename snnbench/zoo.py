@@ -86,5 +86,5 @@ def load_model(name: Union[str, ModelCard], *, device: Union[str, torch.device] 
     state, digest = read_weights(file)
     load_state_strict(model, state, file.location)
     matches = warn_if_unverified(file, card, digest)
-    model.provenance = Provenance(card.name, file.source, file.location, digest, matches)
+    model.provenance = Provenance(card.name, file.source, file.location, digest, matches, card.path)
     return model.to(device).eval()

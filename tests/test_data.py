@@ -179,6 +179,9 @@ def test_image_folder_copy_errors_name_the_folder_or_file(tmp_path):
     gap.rename(gap.with_name("0007.png"))
     with pytest.raises(ValueError, match="dog/0007.png: index 7 but class 'dog' has 3 images numbered from 0"):
         split_tensors("cifar10", "train", root=tmp_path, source="cifar10-jpeg")
+    (gap.with_name("0007.png")).rename(gap.with_name("0001 (copy).png"))  # a stray copy: named, not int()'s error
+    with pytest.raises(ValueError, match=r"dog/0001 \(copy\).png: images of the JPEG copy are named by their index"):
+        split_tensors("cifar10", "train", root=tmp_path, source="cifar10-jpeg")
 
 
 def test_image_folder_copy_refuses_images_of_another_size(tmp_path):

@@ -151,3 +151,51 @@ def test_a_card_whose_normalisation_is_not_its_weights_is_refused(zoo):
     with pytest.raises(WeightsMismatchError, match=r"set by the card, not learned, yet different: mean: the card's "
                                                    r"\[0\.5\], the weights' \[0\.1307\]$"):
         load_model("tiny-lif", zoo=zoo, backend="eager")
+
+
+def test_a_card_the_zoo_would_not_serve_is_refused_by_name(zoo):
+    """A .yml card validated but was never listed; weights in a subfolder loaded from a checkout, not from an
+    installed package (which ships <dataset>/*.safetensors)."""
+    from snnbench.cards import read_card
+    from snnbench.records import RecordError
+
+    card = zoo / "mnist" / "tiny-lif.yaml"
+    other = card.with_suffix(".yml")
+    other.write_bytes(card.read_bytes())
+    with pytest.raises(RecordError, match=r"tiny-lif.yml: a model card is a .yaml file"):
+        read_card(other)
+    data = yaml.safe_load(card.read_text())
+    data["weights"]["file"] = "weights/tiny-lif.safetensors"
+    card.write_text(yaml.safe_dump(data))
+    with pytest.raises(RecordError, match="field 'weights.file': must name a file beside the card"):
+        read_card(card)
+
+
+def test_revision_on_a_card_without_a_hub_copy_says_so(zoo):
+    with pytest.raises(WeightsUnavailableError, match="revision='main' asks for a hub copy, but the card names none"):
+        load_model("tiny-lif", zoo=zoo, revision="main")
+
+
+def test_a_model_is_evaluated_with_the_card_it_was_loaded_from(zoo, tmp_path):
+    """evaluate(load_model(name, zoo=Z)) looked the name up again in the default zoo: not found there, or
+    another card of that name."""
+    from snnbench.evaluation_plan import plan_evaluation
+    from snnbench.protocol import load_protocol
+
+    bench = load_protocol().benchmark("mnist-linf")
+    model = load_model("tiny-lif", zoo=zoo, backend="eager")
+    plan = plan_evaluation(model, bench, n_examples=4, batch_size=4)
+    assert plan.subject.card.path == zoo / "mnist" / "tiny-lif.yaml" and not plan.official
+    elsewhere = tmp_path / "elsewhere"
+    register_tiny_model(elsewhere, "tiny-lif", seed=3)
+    with pytest.raises(ValueError, match="tiny-lif: the model was built from .* but the zoo given holds"):
+        plan_evaluation(model, bench, n_examples=4, batch_size=4, zoo=elsewhere)
+
+
+def test_cli_names_an_unknown_dataset_or_card(capsys):
+    from snnbench.cli import main
+
+    assert main(["models", "--dataset", "MNIST"]) == 1
+    assert "unknown dataset 'MNIST'; choose one of mnist" in capsys.readouterr().err
+    assert main(["validate", "mnist-convnet-lif-atx"]) == 1
+    assert "did you mean mnist-convnet-lif-at" in capsys.readouterr().err
