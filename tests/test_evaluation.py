@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 
 import pytest
 import torch
@@ -846,28 +847,49 @@ def test_verify_refuses_another_card_or_checks_a_result_without_per_run_flags_le
     data = record_to_dict(bptt_result)
     for attack in data["attacks"]:
         attack.pop("fooled_flags")
-    data["environment"].pop("source_sha256")  # as a v1 result: from before results recorded their code
-    old = _verifiable(monkeypatch, tmp_path, parse_record(Result, data, "old.json"), "old.json")
+        attack.pop("first_to_fool")  # early v1 files kept neither
+    data["environment"].pop("source_sha256")  # as an early v1 result: from before results recorded their code
+    data["protocol"] = data["environment"]["protocol"] = 1  # (only those may lack per-run flags)
+    early = dataclasses.replace(tiny_benchmark(steps=5), version=1)
+
+    def _early_verifiable(result, name):
+        path = _verifiable(monkeypatch, tmp_path, result, name)
+        monkeypatch.setattr("snnbench.verification.load_protocol",
+                            lambda: types.SimpleNamespace(benchmark=lambda name, version=None: early))
+        return path
+
+    old = _early_verifiable(parse_record(Result, data, "old.json"), "old.json")
     report = verify(old, samples=N)  # checked less, but checked: the headline runs against the robust flags
     assert report.ok and report.notes[-1].startswith("survivors runs: not re-run"), report.problems
-    # A reference that reports one sample more than it fools: with every batch re-run the count is known.
+    # A reference that reports one sample more than it fools puts the headline above it: refused on reading.
     more = copy.deepcopy(data)
     reference = more["attacks"][0]
     reference["robust"] -= 1
     reference["accuracy"] = 100.0 * reference["robust"] / reference["attacked"]
     more["reference_accuracy"] -= 100.0 / N
-    inflated = _verifiable(monkeypatch, tmp_path, parse_record(Result, more, "more.json"), "more.json")
+    with pytest.raises(RecordError, match="robust_accuracy': is above the reference accuracy"):
+        parse_record(Result, more, "more.json")
+    # One sample fewer: with every batch re-run the count is known.
+    more = copy.deepcopy(data)
+    reference = more["attacks"][0]
+    reference["robust"] += 1
+    reference["accuracy"] = 100.0 * reference["robust"] / reference["attacked"]
+    more["reference_accuracy"] += 100.0 / N
+    inflated = _early_verifiable(parse_record(Result, more, "more.json"), "more.json")
     counted = verify(inflated, samples=N)
     assert not counted.ok and any(f"over all its batches; the result reports {reference['attacked'] - reference['robust']}"
                                   in p for p in counted.problems), counted.problems
     fooled = next(i for i, (c, r) in enumerate(zip(data["clean_flags"], data["robust_flags"])) if c == "1" and r == "0")
     data["robust_flags"] = data["robust_flags"][:fooled] + "1" + data["robust_flags"][fooled + 1:]
     data["robust_accuracy"] += 100.0 / N
+    for attack in data["attacks"][:2]:  # the reference and prior practice "missed" it too (else refused on reading)
+        attack["robust"] += 1
+        attack["accuracy"] = 100.0 * attack["robust"] / attack["attacked"]
+    data["reference_accuracy"] += 100.0 / N
+    data["prior_accuracy"] += 100.0 / N
     data["overestimate"] = data["prior_accuracy"] - data["robust_accuracy"]
     data["flags_sha256"] = flags_digest(data["clean_flags"], data["robust_flags"])
-    for attack in data["attacks"]:
-        attack["first_to_fool"] = None  # a v1 result had no first-to-fool counts to contradict it
-    forged = _verifiable(monkeypatch, tmp_path, parse_record(Result, data, "forged.json"), "forged.json")
+    forged = _early_verifiable(parse_record(Result, data, "forged.json"), "forged.json")
     report = verify(forged, samples=N)
     assert any("that the result calls robust" in p for p in report.problems), report.problems
     assert "before results recorded their code" in report.problems[-1]  # the mismatch may be the code's
