@@ -10,7 +10,9 @@ Modes:
 ``surrogate``
     BPTT through a fixed surrogate; by default each layer's own training surrogate (``family``, ``alpha``).
 ``assg``
-    Adaptive Sharpness Surrogate Gradient (arXiv 2512.22522). Per layer, time step and element it keeps
+    Adaptive Sharpness Surrogate Gradient (arXiv 2512.22522). ``surrogate`` and ``assg`` take
+    ``detach_reset=True`` to pass no gradient through the reset, as the official ASSG code does, whatever
+    the layer's own setting (:func:`through_reset`); by default they follow the layer. Per layer, time step and element it keeps
     exponential moving averages over attack iterations of ``x = |u − θ|``: ``M ← β₁M + (1 − β₁)x`` and
     then ``D ← β₂D + (1 − β₂)|x − M|``, from ``M₀ = 1, D₀ = 0``, and uses the sharpness
     ``α = ω / (M + γD + 1e-4)`` with ``ω = G₁⁻¹(A)`` of the family. Statistics update once per forward,
@@ -106,21 +108,39 @@ class _LayerSurrogateByDefault:
         return cls(**params)
 
 
+def _check_flag(mode: GradientMode, name: str) -> None:
+    if not isinstance(getattr(mode, name), bool):
+        raise ValueError(f"{mode.name} {name} must be true or false, got {getattr(mode, name)!r}")
+
+
+def through_reset(record: LoopRecord, detach_reset: bool) -> LoopRecord:
+    """``record`` as the backward sees it: with ``detach_reset`` the reset passes no gradient
+    (``∂u_t/∂H_t = 1 − S_t`` for a hard reset, ``1`` for a soft one, as in the official ASSG code), whatever the
+    layer's own ``detach_reset``; without it, the layer's setting (``1 − S_t + (V_r − H_t)·g_α(H_t − θ)`` when
+    the layer does not detach). The spikes are the same either way."""
+    dyn = record.dynamics
+    if not detach_reset or dyn is None or dyn.detach_reset:
+        return record
+    return dataclasses.replace(record, dynamics=dataclasses.replace(dyn, detach_reset=True))
+
+
 @dataclass(eq=False)
 class SurrogateMode(_LayerSurrogateByDefault, GradientMode):
-    """Backpropagation through time with a fixed surrogate."""
+    """Backpropagation through time with a fixed surrogate; ``detach_reset``: see :func:`through_reset`."""
 
     family: str = "atan"
     alpha: float = 2.0
+    detach_reset: bool = False
     name = "surrogate"
 
     step_local = True
 
     def __post_init__(self) -> None:
+        _check_flag(self, "detach_reset")
         self._path = SurrogateBPTT(Surrogate(self.family, self.alpha))
 
     def __call__(self, grad_spikes: Tensor, record: LoopRecord) -> Tensor:
-        return self._path(grad_spikes, record)
+        return self._path(grad_spikes, through_reset(record, self.detach_reset))
 
     def on_step(self, shifted: Tensor, t: int) -> None:
         pass
@@ -148,13 +168,15 @@ ASSG_SHARPNESS = Fused(assg_sharpness)
 
 @dataclass(eq=False)
 class ASSG(GradientMode):
-    """Adaptive Sharpness Surrogate Gradient; see the module docstring."""
+    """Adaptive Sharpness Surrogate Gradient; see the module docstring. ``detach_reset``: see
+    :func:`through_reset` (the official code detaches the reset)."""
 
     family: str = "atan"
     A: float = 0.87
     gamma: float = 1.5
     beta1: float = 0.9
     beta2: float = 0.9
+    detach_reset: bool = False
     name = "assg"
     step_local = True
     M: Optional[Tensor] = field(default=None, init=False, repr=False)
@@ -165,6 +187,7 @@ class ASSG(GradientMode):
 
     def __post_init__(self) -> None:
         get_family(self.family)
+        _check_flag(self, "detach_reset")
         self.omega = inverse_vanishing_degree(self.family, self.A)
         for name in ("beta1", "beta2"):
             if not 0.0 <= getattr(self, name) < 1.0:
@@ -207,7 +230,7 @@ class ASSG(GradientMode):
     def __call__(self, grad_spikes: Tensor, record: LoopRecord) -> Tensor:
         if self.alpha is None or self.alpha.shape != record.h.shape:
             raise RuntimeError("assg: a backward pass without its forward pass through this layer")
-        return SurrogateBPTT(Surrogate(self.family, self.alpha))(grad_spikes, record)
+        return SurrogateBPTT(Surrogate(self.family, self.alpha))(grad_spikes, through_reset(record, self.detach_reset))
 
 
 @dataclass(eq=False)

@@ -57,6 +57,29 @@ def test_surrogate_mode_defaults_to_the_training_surrogate_and_can_change_it():
 
 
 @pytest.mark.parametrize("backend", ["eager", "compiled"])
+@pytest.mark.parametrize("reset", ["hard", "soft"])
+def test_detach_reset_differentiates_as_a_layer_that_detaches_its_reset(backend, reset):
+    """The official ASSG code passes no gradient through the reset; ``detach_reset=True`` does the same on a
+    layer that does not detach its own (the reference: autograd through the plain loop of such a layer)."""
+    layer = LIF(reset=reset, backend=backend)
+    detached = LIF(reset=reset, detach_reset=True, backend="reference")
+    x, w = sequences()
+    with gradient_mode(layer, "surrogate", detach_reset=True):
+        torch.testing.assert_close(input_grad(layer, x, w), input_grad(detached, x, w), rtol=1e-5, atol=1e-6)
+    with gradient_mode(layer, "surrogate"):  # by default the layer's own setting
+        through = input_grad(layer, x, w)
+    torch.testing.assert_close(through, input_grad(LIF(reset=reset, backend="reference"), x, w), rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(through, input_grad(detached, x, w))  # the two differ on these inputs
+    with gradient_mode(layer, "assg", detach_reset=True):  # ASSG: the same path, its own sharpness
+        assg = input_grad(layer, x, w)
+    with gradient_mode(detached, "assg"):
+        torch.testing.assert_close(assg, input_grad(detached, x, w), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="assg detach_reset must be true or false, got 'yes'"):
+        with gradient_mode(layer, "assg", detach_reset="yes"):
+            pass
+
+
+@pytest.mark.parametrize("backend", ["eager", "compiled"])
 def test_assg_sharpness_follows_the_formula_over_two_iterations(backend):
     layer = LIF(backend=backend)
     dyn = Dynamics()
