@@ -44,8 +44,8 @@ RESULTS = Path(__file__).resolve().parent / "results" / "convergence"
 ASSG = GradientConfig("assg", {"A": 0.87})
 
 
-def _assg(A: float) -> GradientConfig:
-    return GradientConfig("assg", {"A": A})
+def _assg(A: float, **params) -> GradientConfig:
+    return GradientConfig("assg", {"A": A, **params})
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,13 @@ ADDITIONS: tuple[Addition, ...] = (
     Addition("sa-pgd-assg A=0.80 restart 2", _entry("sa-pgd-assg-a0.80", "SAPGD", {"steps": 100}, _assg(0.80)), 2),
     Addition("apgd-t-assg restart 2", _entry("apgd-t-assg", "APGDT", {"steps": 100, "targets": 3}, ASSG), 2),
     Addition("sa-pgd-assg restart 3", _entry("sa-pgd-assg", "SAPGD", {"steps": 100}, ASSG), 3),
+    # The official ASSG code passes no gradient through the reset; the zoo's LIF/IF layers do not detach theirs.
+    Addition("sa-pgd-assg reset detached",
+             _entry("sa-pgd-assg-detached", "SAPGD", {"steps": 100}, _assg(0.87, detach_reset=True))),
+    Addition("sa-pgd-assg A=0.80 reset detached",
+             _entry("sa-pgd-assg-a0.80-detached", "SAPGD", {"steps": 100}, _assg(0.80, detach_reset=True))),
+    Addition("apgd-t-assg reset detached (3 targets)",
+             _entry("apgd-t-assg-detached", "APGDT", {"steps": 100, "targets": 3}, _assg(0.87, detach_reset=True))),
 )
 
 

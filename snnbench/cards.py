@@ -231,7 +231,8 @@ class WeightsConfig:
             yield "file", f"must be a .safetensors path relative to the card, got {self.file!r}"
         yield from relative_path_problems("file", self.file)
         if self.file is not None and ("/" in self.file or "\\" in self.file):  # packages ship <dataset>/*.safetensors
-            yield "file", f"must name a file beside the card (no folder: an installed zoo would lack it), got {self.file!r}"
+            yield "file", (f"must name a file beside the card (no folder: an installed zoo would lack it), got "
+                           f"{self.file!r}")
 
 
 @dataclass(frozen=True)

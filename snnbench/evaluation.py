@@ -44,9 +44,9 @@ def evaluate(model: Union[str, SpikingClassifier], benchmark: Union[str, Benchma
     card's. ``n_examples``, ``batch_size`` and ``seed`` default to the protocol's; any other value makes the
     result unofficial. ``resume`` is a state file, or a folder that holds one state file per evaluation (named
     by a digest of everything that determines the result: model, weights, card, the model's fingerprint,
-    device, benchmark version and settings, snnbench's source and torch's version), so that runs of other settings never touch each other's
-    progress, and an evaluation is only ever finished by the code that began it (a state of other code is
-    named in a warning, and the evaluation starts over).
+    device, benchmark version and settings, snnbench's source and torch's version), so that runs of other
+    settings never touch each other's progress, and an evaluation is only ever finished by the code that began
+    it (a state of other code is named in a warning, and the evaluation starts over).
     Progress is saved there after every batch, and a run that finds its state continues where the last one
     stopped; ``fresh`` discards this evaluation's state first. A folder keeps only unfinished evaluations.
     ``log`` receives a line per run as it finishes (``log=print`` prints them): the robust accuracy after it.

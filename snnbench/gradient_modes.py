@@ -12,7 +12,8 @@ Modes:
 ``assg``
     Adaptive Sharpness Surrogate Gradient (arXiv 2512.22522). ``surrogate`` and ``assg`` take
     ``detach_reset=True`` to pass no gradient through the reset, as the official ASSG code does, whatever
-    the layer's own setting (:func:`through_reset`); by default they follow the layer. Per layer, time step and element it keeps
+    the layer's own setting (:func:`through_reset`); by default they follow the layer.
+    Per layer, time step and element it keeps
     exponential moving averages over attack iterations of ``x = |u − θ|``: ``M ← β₁M + (1 − β₁)x`` and
     then ``D ← β₂D + (1 − β₂)|x − M|``, from ``M₀ = 1, D₀ = 0``, and uses the sharpness
     ``α = ω / (M + γD + 1e-4)`` with ``ω = G₁⁻¹(A)`` of the family. Statistics update once per forward,

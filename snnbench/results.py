@@ -193,7 +193,8 @@ class Result:
         if self.official and self.model_summary.checkpoint_sha256 != self.model_summary.card_sha256:
             yield "official", "an official result evaluated the weights its card pins (checkpoint_sha256 = card_sha256)"
         if self.environment.protocol != self.protocol:
-            yield "environment.protocol", f"is {self.environment.protocol} but the result is under protocol {self.protocol}"
+            yield "environment.protocol", (f"is {self.environment.protocol} but the result is under protocol "
+                                           f"{self.protocol}")
         if self.reliable == any(d.unreliable for d in self.diagnostics):
             yield "reliable", "must be false exactly when a diagnostic marks the result unreliable"
         if not self.early:  # without them neither the headline nor the diagnostics could be re-derived

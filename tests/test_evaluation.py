@@ -44,8 +44,8 @@ VERSION = load_protocol().benchmark("mnist-linf").version
 def boards_check_against(monkeypatch, bench) -> None:
     """Boards check each result against its protocol version; make ``bench`` (on N images) that version."""
     real = load_protocol()
-    protocol = dataclasses.replace(real, benchmarks={**real.benchmarks,
-                                                     bench.name: dataclasses.replace(bench, n_examples=N, batch_size=BATCH)})
+    tiny = dataclasses.replace(bench, n_examples=N, batch_size=BATCH)
+    protocol = dataclasses.replace(real, benchmarks={**real.benchmarks, bench.name: tiny})
     monkeypatch.setattr("snnbench.leaderboard.load_protocol", lambda: protocol)
 
 
