@@ -200,13 +200,15 @@ def _plot(records: list[dict], stem: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 5))
-    for record in records:
+    colours = plt.get_cmap("tab20").colors  # more lines than tab10 has colours: no two alike
+    for index, record in enumerate(records):
         cost, drop = [0], [0.0]
         for a in record["additions"]:
             cost.append(cost[-1] + gradient_equivalents(a))
             drop.append(record["start"]["headline"] - a["headline"])
         label = f"{record['model']} ({record['benchmark']} v{record['version']})"
-        ax.step(cost, drop, where="post", marker="o", markersize=3, label=label)
+        ax.step(cost, drop, where="post", marker="o", markersize=3, label=label,
+                color=colours[(2 * index) % 20 + (2 * index) // 20 % 2])
     ax.set_xlabel("extra cost beyond the protocol (image-gradient equivalents)")
     ax.set_ylabel("headline lowered by (points)")
     ax.set_title("How much more the headline falls with more attack budget on the survivors")
