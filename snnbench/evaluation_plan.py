@@ -8,6 +8,7 @@ the result is in :attr:`EvaluationPlan.key`; two evaluations with the same key g
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import re
@@ -108,9 +109,12 @@ class EvaluationPlan:
         the model as it stands: a model edited after loading is another evaluation), device, benchmark version
         and settings, code (:func:`snnbench.source.source_sha256`: an evaluation is never finished by other code
         than began it) and torch."""
-        return json.dumps(self._evaluation_key() + self._code_key())
+        return json.dumps(self._evaluation_key + self._code_key())
 
+    @functools.cached_property
     def _evaluation_key(self) -> list:
+        """The key without the code's part, computed once per plan (the model's fingerprint hashes every
+        weight); the code's part is read each time."""
         s = self.subject
         return [s.name, s.weights_sha256, s.card_sha256, s.model.fingerprint(), self.device, self.bench.name,
                 self.bench.version, self.bench.fingerprint(), vars(self.settings)]
@@ -128,7 +132,7 @@ class EvaluationPlan:
     def states_of_other_code(self, folder: PathLike) -> list[Path]:
         """State files in ``folder`` of this very evaluation (model, weights, card, benchmark, settings) begun by
         other code or another torch: never resumed (their batches would mix two codes' roundings)."""
-        mine = json.loads(json.dumps(self._evaluation_key()))  # as a state file holds it (tuples as lists)
+        mine = json.loads(json.dumps(self._evaluation_key))  # as a state file holds it (tuples as lists)
         found = []
         for path in sorted(Path(folder).glob(f"{self.subject.name}-*.state.json")):
             try:

@@ -38,7 +38,8 @@ Anything else — another surrogate, a single-step SpikingJelly node, a per-neur
 ``reset_delay=False``, inhibition or state quantisation, a ``Leaky`` whose loaded ``reset_mechanism_val`` is
 not the reset its forward was built with, a neuron class not listed — stops with an error that
 names it, before anything is changed: nothing is approximated, and nothing is left half converted. A
-classifier around converted multi-step nodes refuses a call that feeds one of them other than ``T`` steps. Neither library is imported here; a model is recognised by its classes' names and modules.
+classifier around converted multi-step nodes refuses a call that feeds one of them other than ``T`` steps.
+Neither library is imported here; a model is recognised by its classes' names and modules.
 """
 from __future__ import annotations
 

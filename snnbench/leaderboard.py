@@ -76,15 +76,25 @@ def find_boards(root: PathLike, zoo: Optional[PathLike] = None) -> list[Board]:
                                               if (codes := _board_notes(r, placed))}) for board in found]
 
 
+def _carried_source(result: Result, placed: Mapping[tuple[str, int, str], Result]) \
+        -> tuple[Optional[re.Match], Optional[Result]]:
+    """The label of the runs ``result`` carried over (``--reuse``), parsed, and the result on the boards it
+    names by its flags' sha256 (None where there is no such label or no such result)."""
+    found = CARRIED_FROM.fullmatch(next((a.reused for a in result.attacks if a.reused), ""))
+    if found is None:
+        return None, None
+    source = placed.get((found["benchmark"], int(found["version"]), result.model))
+    return found, source if source is not None and source.flags_sha256.startswith(found["flags"]) else None
+
+
 def _carried_source_problem(result: Result, placed: Mapping[tuple[str, int, str], Result]) -> Optional[str]:
     """Runs carried over (``--reuse``) must be the runs of a result on the boards: the one their label names by
     its flags' sha256, under an older version, each carried run equal to that result's run at its place."""
-    carried = [a for a in result.attacks if a.reused]
-    found = CARRIED_FROM.fullmatch(carried[0].reused) if carried else None
+    found, source = _carried_source(result, placed)
     if found is None:
         return None  # no carried runs, or a label _carried_problems names
-    source = placed.get((found["benchmark"], int(found["version"]), result.model))
-    if source is None or not source.flags_sha256.startswith(found["flags"]):
+    carried = [a for a in result.attacks if a.reused]
+    if source is None:
         return (f"carries runs over from {carried[0].reused}, which is not on the boards (no {result.model} result "
                 f"under {found['benchmark']} v{found['version']} whose flags' sha256 begins {found['flags']})")
     if source.clean_flags != result.clean_flags:
@@ -100,15 +110,8 @@ def _carried_source_problem(result: Result, placed: Mapping[tuple[str, int, str]
 def _board_notes(result: Result, placed: Mapping[tuple[str, int, str], Result]) -> tuple[str, ...]:
     """``UNRECORDED_CODE`` when the runs ``result`` carried over come from a result on the boards that records
     no code (``source_sha256``): the file it names by its flags' sha256."""
-    label = next((a.reused for a in result.attacks if a.reused), None)
-    found = CARRIED_FROM.fullmatch(label or "")
-    if found is None:
-        return ()
-    source = placed.get((found["benchmark"], int(found["version"]), result.model))
-    if source is not None and source.flags_sha256.startswith(found["flags"]) \
-            and source.environment.source_sha256 is None:
-        return (UNRECORDED_CODE,)
-    return ()
+    _, source = _carried_source(result, placed)
+    return (UNRECORDED_CODE,) if source is not None and source.environment.source_sha256 is None else ()
 
 
 def _check_placement(result: Result, path: Path, benchmark: str, version: int, cards: dict[str, Path]) -> None:

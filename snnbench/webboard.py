@@ -8,8 +8,8 @@
                                                  provenance, and the robust-accuracy curve
     DIR/board.css, DIR/board.js                  the only assets; no server, nothing from the internet
 
-Rows come from :meth:`snnbench.leaderboard.Board.frame` (the same ranking and notes as the Markdown board). Each cell
-carries its sort key in ``data-sort``, so the table sorts numbers as numbers, whatever the cell shows.
+Rows come from :meth:`snnbench.leaderboard.Board.frame` (the same ranking and notes as the Markdown board).
+Each cell carries its sort key in ``data-sort``, so the table sorts numbers as numbers, whatever it shows.
 
 The robust-accuracy curve is the headline as the runs are added in the protocol's order (the curve AutoAttack
 users read to see whether the last attacks still mattered): after run ``k``,
