@@ -119,11 +119,14 @@ def _model_row(card, protocol) -> list:
         version = protocol.benchmark(benchmark).version
         path = result_path(published_boards(), benchmark, version, card.name)
         if path.exists():
-            result = read_result(path)
-            doubt = "" if result.reliable else " (unreliable)"  # an upper bound the board flags
-            robust.append(f"{result.robust_accuracy:.1f}%{doubt} {benchmark} v{version}")
-        else:
-            robust.append(f"— {benchmark} v{version}")
+            robust.append(f"{_headline(read_result(path))} {benchmark} v{version}")
+            continue
+        # None yet under the version in force: the newest retired one's, labelled with its version.
+        older = [b.version for b in protocol.versions(benchmark) if b.version < version
+                 and result_path(published_boards(), benchmark, b.version, card.name).exists()]
+        robust.append(f"— {benchmark} v{version}" + (
+            f" (v{max(older)}: {_headline(read_result(result_path(published_boards(), benchmark, max(older), card.name)))})"
+            if older else ""))
     claimed = f"{card.clean_accuracy.value:.2f}% of {card.clean_accuracy.n_examples}"
     if card.stochastic:  # validate's seeded single pass, not the board's all-passes accuracy
         claimed += ", one noisy pass"
@@ -134,6 +137,10 @@ def _model_row(card, protocol) -> list:
                 f"{card.paper.year}"
     return [card.name, card.dataset, card.architecture.name, card.architecture.neuron.kind, card.architecture.T,
             method, "yes (EoT)" if card.stochastic else "no", claimed, "; ".join(robust), paper]
+
+
+def _headline(result) -> str:
+    return f"{result.robust_accuracy:.1f}%{'' if result.reliable else ' (unreliable)'}"  # an upper bound the board flags
 
 
 def _zoo_name(zoo) -> str:

@@ -293,10 +293,15 @@ def protocol_note(board: Board) -> str:
         return ""
     retired = (f"Protocol v{board.version} is no longer in force (v{protocol.benchmark(board.benchmark).version} "
                f"is); this board is kept as it was. ") if bench is not protocol.benchmark(board.benchmark) else ""
-    attacks = ", ".join(a.name + (f" (up to {a.restarts - 1} restarts)" if a.restarts > 1 else "")
+    attacks = ", ".join(a.name + (f" ({'; '.join(notes)})" if (notes := _entry_notes(a)) else "")
                         for a in bench.attacks)
     return (f"{retired}L∞, ε = {epsilon_label(bench.epsilon)}, on the first {bench.n_examples} {bench.dataset} "
             f"{bench.split} images; seed {bench.seed}. Attacks: {attacks} (budgets in `snnbench/benchmarks.yaml`, `snnbench protocol`).")
+
+
+def _entry_notes(entry) -> list[str]:
+    notes = ["reset detached"] if entry.gradient is not None and entry.gradient.params.get("detach_reset") else []
+    return notes + ([f"up to {entry.restarts - 1} restarts"] if entry.restarts > 1 else [])
 
 
 def stochastic_note(board: Board) -> str:

@@ -34,6 +34,10 @@ FINGERPRINTS = {
     ("cifar10-linf-1000", 4): "f90da9e4c9731c8ac911fee204498d60d8db605bfc623b38765369c0ed61a797",
     ("cifar10-linf", 4): "788a127ced31cb8d86e9a406facfe6cc4fd2eaf800a861b193be4bf9d32d5f88",
     ("cifar100-linf", 4): "b529d7bd4f9f46480ef26e0335ce5fd9863d9cdf49f93448044a11cc03e523dc",
+    ("mnist-linf", 4): "cbd60eeb76254a87dbddfe1c97bb6934d77910f285196c608683d736c8a23a14",
+    ("cifar10-linf-1000", 5): "da9fe6f624ccaa422f1207892c42cd78ad89252d0ea3bb02ff36cb5446ad4f6f",
+    ("cifar10-linf", 5): "f595099ab48eac38410f96d0c75005cd7c46ee1549fbe55a40b768132176ce9b",
+    ("cifar100-linf", 5): "ca10c87dda308100802555df9cc06a79717b6f27a33db9a01e8c38ee5bb18e0d",
 }
 BENCHMARKS = ["mnist-linf", "cifar10-linf-1000", "cifar10-linf", "cifar100-linf"]
 
@@ -64,21 +68,40 @@ def test_the_two_quiet_restarts_rule_is_the_only_change_of_its_versions_but_mnis
     protocol = load_protocol()
     before, after = protocol.benchmark(name, old), protocol.benchmark(name, new)
     assert (before.diagnostics.restart_patience, after.diagnostics.restart_patience) == (1, 2)
-    assert after is protocol.benchmark(name)  # in force
     changed = [(a.name, a.restarts, b.restarts) for a, b in zip(before.attacks, after.attacks) if a != b]
     assert changed == ([("apgd-t-assg", 1, 20)] if name == "mnist-linf" else [])
     same_rule = dataclasses.replace(after, version=old, diagnostics=before.diagnostics, attacks=before.attacks)
     assert same_rule.fingerprint() == before.fingerprint() and after.fingerprint() != before.fingerprint()
 
 
+@pytest.mark.parametrize("name, old, new", [("mnist-linf", 3, 4), ("cifar10-linf-1000", 4, 5),
+                                            ("cifar10-linf", 4, 5), ("cifar100-linf", 4, 5)])
+def test_the_detached_reset_of_every_assg_entry_is_the_only_change_of_the_versions_in_force(name, old, new):
+    """mnist-linf v4 and the CIFAR boards' v5: each ASSG entry passes no gradient through the reset, as the
+    official ASSG code does; every other entry and setting is the version before's."""
+    protocol = load_protocol()
+    before, after = protocol.benchmark(name, old), protocol.benchmark(name, new)
+    assert after is protocol.benchmark(name)  # in force
+    assert [a.name for a in after.attacks] == [a.name for a in before.attacks]
+    for a, b in zip(before.attacks, after.attacks):
+        if a.gradient is not None and a.gradient.mode == "assg":
+            assert "detach_reset" not in a.gradient.params and b.gradient.params.get("detach_reset") is True
+            a = dataclasses.replace(a, gradient=dataclasses.replace(a.gradient, params={
+                **dict(a.gradient.params), "detach_reset": True}))
+        assert a == b, b.name
+    assert sum(a.gradient is not None and a.gradient.mode == "assg" for a in after.attacks) == 4
+    assert dataclasses.replace(after, version=old, attacks=before.attacks).fingerprint() == before.fingerprint()
+    assert after.fingerprint() != before.fingerprint()
+
+
 def test_retired_versions_are_found_and_unknown_ones_named():
     protocol = load_protocol()
     assert protocol.benchmark("mnist-linf", 1).version == 1 and protocol.benchmark("mnist-linf", 2).version == 2
     assert protocol.benchmark("mnist-linf", 1).attacks != protocol.benchmark("mnist-linf").attacks
-    with pytest.raises(ValueError, match="mnist-linf has no version 7; the protocol knows v1, v2, v3"):
+    with pytest.raises(ValueError, match="mnist-linf has no version 7; the protocol knows v1, v2, v3, v4"):
         protocol.benchmark("mnist-linf", 7)
     raw = _raw()
-    raw["retired"][0]["version"] = 4
+    raw["retired"][0]["version"] = 5
     with pytest.raises(RecordError, match="not older than the version in force"):
         parse_record(Protocol, raw, "benchmarks.yaml")
 
@@ -95,7 +118,7 @@ def test_protocols_as_committed():
     protocol = load_protocol()
     assert set(protocol.benchmarks) == set(BENCHMARKS)
     assert {n: b.version for n, b in protocol.benchmarks.items()} == {
-        "mnist-linf": 3, "cifar10-linf-1000": 4, "cifar10-linf": 4, "cifar100-linf": 4}
+        "mnist-linf": 4, "cifar10-linf-1000": 5, "cifar10-linf": 5, "cifar100-linf": 5}
     mnist = protocol.benchmark("mnist-linf")
     assert (mnist.epsilon, mnist.subset, mnist.n_examples) == (0.1, "mnist-test-1000", 1000)
     for name in ("cifar10-linf", "cifar100-linf"):
@@ -153,3 +176,13 @@ def test_a_pin_that_differs_from_the_bundled_subset_is_caught():
     raw["subsets"]["mnist-test-1000"]["sha256"] = "0" * 64
     with pytest.raises(RecordError, match="but the package bundles"):
         parse_record(Protocol, raw, "benchmarks.yaml")
+
+
+def test_a_boards_protocol_line_says_which_attacks_detach_the_reset_and_whether_it_is_in_force(tmp_path):
+    from snnbench.leaderboard import Board, protocol_note
+
+    v3, v4 = (protocol_note(Board("mnist-linf", v, tmp_path, ())) for v in (3, 4))
+    assert v4.startswith("L∞, ε = 0.1") and v3.startswith("Protocol v3 is no longer in force (v4 is)")
+    assert "sa-pgd-assg (reset detached; up to 19 restarts), apgd-ce, sa-pgd-assg-a80 (reset detached; up to 19 " \
+           "restarts), apgd-t-assg (reset detached; up to 19 restarts), apgd-dlr-assg (reset detached), apgd-dlr," in v4
+    assert "reset detached" not in v3 and "sa-pgd-assg (up to 19 restarts), apgd-ce," in v3
