@@ -8,7 +8,8 @@ A run starts from the samples that the model's committed official result calls r
 every attack of the protocol, recomputed from nothing: the result's flags are reproducible by
 ``snnbench evaluate``) and adds, one after another, each attack of :data:`ADDITIONS` on the samples that
 are still standing: restarts of the reference from new random starts, other ASSG sharpness ``A``, DLR,
-targeted and CE losses through ASSG, more iterations, more Square queries. For each addition it records
+targeted and CE losses through ASSG, more iterations, more Square queries (through ASSG as the version's own
+ASSG entries differentiate: with the reset detached from mnist-linf v4 on). For each addition it records
 which samples it was the first to fool, the headline after it, and its cost in images forward, input
 gradients and seconds. Batches are seeded from ``(protocol seed, "convergence", label, batch)``, so a run is
 reproducible, and it is saved after every addition to
@@ -23,11 +24,13 @@ far the headline falls against the cost spent beyond the protocol, in image-grad
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import torch
 
@@ -86,6 +89,21 @@ ADDITIONS: tuple[Addition, ...] = (
 )
 
 
+def for_version(addition: Addition, bench) -> Optional[Addition]:
+    """``addition`` as it applies to a result of ``bench``: where that version's ASSG entries pass no gradient
+    through the reset (``detach_reset``, since mnist-linf v4), so do the additions through ASSG, and those
+    labelled "reset detached" are left out (None): they would repeat the others."""
+    detached = any(e.gradient is not None and e.gradient.mode == "assg" and e.gradient.params.get("detach_reset")
+                   for e in bench.attacks)
+    gradient = addition.entry.gradient
+    if not detached or gradient is None or gradient.mode != "assg":
+        return addition
+    if gradient.params.get("detach_reset"):
+        return None
+    return dataclasses.replace(addition, entry=dataclasses.replace(
+        addition.entry, gradient=GradientConfig("assg", {**dict(gradient.params), "detach_reset": True})))
+
+
 def run(model_name: str, benchmark: str, n_examples: int, only: list[str], restart: bool, results: Path,
         version: int = None) -> Path:
     retain_freed_memory()
@@ -117,7 +135,7 @@ def run(model_name: str, benchmark: str, n_examples: int, only: list[str], resta
     model = load_model(model_name)
     eot = bench.stochastic.eot if model.stochastic else 1
     done = {a["label"] for a in record["additions"]}
-    for addition in ADDITIONS:
+    for addition in filter(None, (for_version(a, bench) for a in ADDITIONS)):
         if addition.label in done or (only and addition.label not in only):
             continue
         survivors = _survivors(record)

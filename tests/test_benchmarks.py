@@ -275,3 +275,24 @@ def test_detached_reset_script_compares_the_detached_reference_with_the_committe
     # A version whose reference already detaches the reset has nothing to compare: said in one line.
     again = subprocess.run(command[:4] + ["--version", "4"], capture_output=True, text=True, timeout=600)
     assert again.returncode != 0 and "mnist-linf v4's reference already detaches the reset" in again.stderr
+
+
+def test_convergence_additions_detach_the_reset_where_the_version_does():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import convergence
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    from snnbench.protocol import load_protocol
+
+    v3, v4 = (load_protocol().benchmark("mnist-linf", v) for v in (3, 4))
+    assert [convergence.for_version(a, v3) for a in convergence.ADDITIONS] == list(convergence.ADDITIONS)
+    on_v4 = {a.label: convergence.for_version(a, v4) for a in convergence.ADDITIONS}
+    # The "reset detached" additions would repeat the others on v4; every other ASSG addition detaches it there.
+    assert {label for label, a in on_v4.items() if a is None} == {
+        a.label for a in convergence.ADDITIONS if "reset detached" in a.label}
+    for label, a in on_v4.items():
+        if a is not None and a.entry.gradient is not None and a.entry.gradient.mode == "assg":
+            assert a.entry.gradient.params["detach_reset"] is True and a.seed == convergence.ADDITIONS[
+                [b.label for b in convergence.ADDITIONS].index(label)].seed
+    assert on_v4["square 3000 queries"] == next(a for a in convergence.ADDITIONS if a.label == "square 3000 queries")
