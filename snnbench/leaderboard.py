@@ -334,12 +334,24 @@ def most_robust(board: Board) -> str:
     return f"— ({above} unreliable row{'s' if above > 1 else ''})" if above else "—"
 
 
+def in_force(board: Board) -> Optional[bool]:
+    """Whether ``board``'s protocol version is the one in force for its benchmark (None: not in the protocol)."""
+    try:
+        protocol = load_protocol()
+    except (ValueError, FileNotFoundError):
+        return None
+    if board.benchmark not in protocol.benchmarks:
+        return None
+    return protocol.benchmark(board.benchmark).version == board.version
+
+
 def render_index(boards: list[Board]) -> str:
     rows = []
     for board in boards:
         link = f"[{board.benchmark} v{board.version}]({board.benchmark}/v{board.version}/README.md)"
-        rows.append([link, len(board.results), most_robust(board)])
-    table = (tabulate(rows, headers=["board", "models", "most robust (reliable)"], tablefmt="github")
+        status = {True: "in force", False: "retired", None: "unknown"}[in_force(board)]
+        rows.append([link, status, len(board.results), most_robust(board)])
+    table = (tabulate(rows, headers=["board", "protocol", "models", "most robust (reliable)"], tablefmt="github")
              if rows else "_No boards yet._")
     return (f"{HEADER}# Leaderboards\n\nOne board per benchmark and protocol version, generated from the result "
             f"files in `<benchmark>/v<version>/results/`. Regenerate with `snnbench leaderboard`; CI runs "

@@ -27,9 +27,8 @@ from typing import Optional
 
 from .datasets import PathLike
 from .files import atomic_write_text
-from .leaderboard import (Board, board_notes_used, find_boards, last_restart_gain, most_robust, protocol_note,
-                          stochastic_note)
-from .protocol import load_protocol
+from .leaderboard import (Board, board_notes_used, find_boards, in_force, last_restart_gain, most_robust,
+                          protocol_note, stochastic_note)
 from .results import Result, published_boards
 from .zoo import card_paths, repository_zoo
 
@@ -111,15 +110,9 @@ def _page(title: str, body: str, depth: int) -> str:
 
 
 def _index_page(boards: list[Board]) -> str:
-    try:
-        protocol = load_protocol()
-    except (ValueError, FileNotFoundError):
-        protocol = None
     rows = []
     for board in sorted(boards, key=lambda b: (b.benchmark, -b.version)):
-        in_force = (protocol is not None and board.benchmark in protocol.benchmarks
-                    and protocol.benchmark(board.benchmark).version == board.version)
-        status = "in force" if in_force else "retired"
+        status = "in force" if in_force(board) else "retired"
         rows.append(f"<tr><td><a href=\"{_e(board.benchmark)}/v{board.version}/index.html\">{_e(board.benchmark)} "
                     f"v{board.version}</a></td><td>{status}</td><td data-sort=\"{len(board.results)}\">"
                     f"{len(board.results)}</td><td>{_e(most_robust(board))}</td></tr>")

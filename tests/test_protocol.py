@@ -186,3 +186,12 @@ def test_a_boards_protocol_line_says_which_attacks_detach_the_reset_and_whether_
     assert "sa-pgd-assg (reset detached; up to 19 restarts), apgd-ce, sa-pgd-assg-a80 (reset detached; up to 19 " \
            "restarts), apgd-t-assg (reset detached; up to 19 restarts), apgd-dlr-assg (reset detached), apgd-dlr," in v4
     assert "reset detached" not in v3 and "sa-pgd-assg (up to 19 restarts), apgd-ce," in v3
+
+
+def test_the_index_of_boards_says_which_version_is_in_force(tmp_path):
+    from snnbench.leaderboard import Board, render_index
+
+    index = render_index([Board("mnist-linf", v, tmp_path, ()) for v in (3, 4)] + [Board("mnist-l2", 1, tmp_path, ())])
+    rows = {line.split("](")[0].strip("| ["): line for line in index.splitlines() if line.startswith("| [")}
+    assert "| retired " in rows["mnist-linf v3"] and "| in force " in rows["mnist-linf v4"]
+    assert "| unknown " in rows["mnist-l2 v1"]  # a folder of a benchmark the protocol does not know
