@@ -56,7 +56,7 @@ test-browser: install browser
 	$(PY) -m pytest -q -rs tests/test_webboard.py
 
 # The committed screenshot of the web board (web-board.png, shown in the README) from the committed results.
-SCREENSHOT_BOARD ?= cifar10-linf-1000/v4
+SCREENSHOT_BOARD ?= cifar10-linf-1000/v5
 screenshot: install browser
 	$(VENV)/bin/snnbench leaderboard --html site
 	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1600,600 \
