@@ -46,6 +46,8 @@ class Board:
     folder: Path
     results: tuple[Result, ...]
     notes: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)  # model → codes of BOARD_NOTES
+    # On the board of the version in force: the zoo's cards that name this benchmark and have no row yet.
+    awaiting: tuple[str, ...] = ()
 
     def frame(self) -> pd.DataFrame:
         return board_frame(self.results, self.notes)
@@ -72,8 +74,12 @@ def find_boards(root: PathLike, zoo: Optional[PathLike] = None) -> list[Board]:
             problem = _carried_source_problem(result, placed)
             if problem:
                 raise ValueError(f"{board.folder / 'results' / (result.model + '.json')}: {problem}")
-    return [dataclasses.replace(board, notes={r.model: codes for r in board.results
-                                              if (codes := _board_notes(r, placed))}) for board in found]
+    ranked = {name: read_card(path).benchmarks for name, path in cards.items()}
+    return [dataclasses.replace(
+        board, notes={r.model: codes for r in board.results if (codes := _board_notes(r, placed))},
+        awaiting=tuple(sorted(name for name, benchmarks in ranked.items() if board.benchmark in benchmarks
+                              and name not in {r.model for r in board.results})) if in_force(board) else ())
+        for board in found]
 
 
 def _carried_source(result: Result, placed: Mapping[tuple[str, int, str], Result]) \
@@ -204,7 +210,8 @@ def render_board(board: Board) -> str:
                 "the first to fool — how far from converged the row is. ") if "last restart" in frame.columns else ""
     legends = [text for text in [stochastic_note(board)] if text]
     legends += [f"**{code}**: {text}." for code, text in board_notes_used(board)]
-    return (f"{HEADER}# {board.benchmark} — protocol v{board.version}\n\n{note}\n\n{table}\n\n"
+    return (f"{HEADER}# {board.benchmark} — protocol v{board.version}\n\n{note}\n\n"
+            + (f"**Being filled**: {awaiting_note(board)}\n\n" if board.awaiting else "") + f"{table}\n\n"
             "Accuracies in percent. **robust**: per sample, correct under every attack of the protocol (the "
             "headline). **reference**: the reference attack alone (SA-PGD + ASSG). **prior practice**: APGD-CE "
             "through the model's training surrogate alone, as SNN robustness has been reported so far. "
@@ -302,6 +309,14 @@ def protocol_note(board: Board) -> str:
 def _entry_notes(entry) -> list[str]:
     notes = ["reset detached"] if entry.gradient is not None and entry.gradient.params.get("detach_reset") else []
     return notes + ([f"up to {entry.restarts - 1} restarts"] if entry.restarts > 1 else [])
+
+
+def awaiting_note(board: Board) -> str:
+    """One line on a board in force that the zoo has not filled yet: which of its cards have no row."""
+    total = len(board.results) + len(board.awaiting)
+    return (f"{len(board.results)} of the zoo's {total} models for {board.benchmark} have a row; not evaluated "
+            f"under v{board.version} yet: {', '.join(board.awaiting)} (snnbench evaluate --missing {board.benchmark}). "
+            f"Ranks are among the rows shown.")
 
 
 def stochastic_note(board: Board) -> str:

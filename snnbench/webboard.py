@@ -27,8 +27,8 @@ from typing import Optional
 
 from .datasets import PathLike
 from .files import atomic_write_text
-from .leaderboard import (Board, board_notes_used, find_boards, in_force, last_restart_gain, most_robust,
-                          protocol_note, stochastic_note)
+from .leaderboard import (Board, awaiting_note, board_notes_used, find_boards, in_force, last_restart_gain,
+                          most_robust, protocol_note, stochastic_note)
 from .results import Result, published_boards
 from .zoo import card_paths, repository_zoo
 
@@ -140,7 +140,8 @@ def _board_page(board: Board) -> str:
              f"<tbody>{''.join(rows)}</tbody></table></div>") if rows else "<p>No results yet.</p>"
     stochastic = stochastic_note(board)
     body = (f"<h1>{_e(board.benchmark)} — protocol v{board.version}</h1>\n<p>{_e(protocol_note(board))}</p>\n"
-            f"{table}\n<p class=\"legend\">Accuracies in percent; click a column to sort, again to reverse. "
+            + (f"<p><b>Being filled</b>: {_e(awaiting_note(board))}</p>\n" if board.awaiting else "")
+            + f"{table}\n<p class=\"legend\">Accuracies in percent; click a column to sort, again to reverse. "
             + " ".join(f"<b>{_e(k)}</b>: {_e(v)}." for k, v in HEADER_HELP.items()) + "</p>"
             + (f"\n<p class=\"legend\">{_e(stochastic)}</p>" if stochastic else "")
             + "".join(f"\n<p class=\"legend\"><b>{_e(code)}</b>: {_e(text)}.</p>" for code, text in board_notes_used(board)))

@@ -195,3 +195,24 @@ def test_the_index_of_boards_says_which_version_is_in_force(tmp_path):
     rows = {line.split("](")[0].strip("| ["): line for line in index.splitlines() if line.startswith("| [")}
     assert "| retired " in rows["mnist-linf v3"] and "| in force " in rows["mnist-linf v4"]
     assert "| unknown " in rows["mnist-l2 v1"]  # a folder of a benchmark the protocol does not know
+
+
+def test_a_board_in_force_names_the_zoo_models_without_a_row_and_a_retired_one_does_not(tmp_path):
+    import shutil
+
+    from snnbench.leaderboard import find_boards, render_board
+    from snnbench.results import leaderboard_root
+    from snnbench.zoo import list_models, model_card
+
+    boards = tmp_path / "leaderboard"
+    for folder in ("mnist-linf/v2", "mnist-linf/v3", "mnist-linf/v4"):  # v3 carries runs over from v2
+        shutil.copytree(leaderboard_root() / folder, boards / folder)
+    in_force = load_protocol().benchmark("mnist-linf").version
+    found = {b.version: b for b in find_boards(boards)}
+    v4_rows = {r.model for r in found[4].results}
+    zoo = {n for n in list_models() if "mnist-linf" in model_card(n).benchmarks}
+    assert in_force == 4 and found[3].awaiting == ()
+    assert set(found[4].awaiting) == zoo - v4_rows and list(found[4].awaiting) == sorted(found[4].awaiting)
+    text = render_board(found[4])
+    assert ("**Being filled**" in text) == bool(found[4].awaiting) and "Being filled" not in render_board(found[3])
+    assert "Being filled" not in render_board(dataclasses.replace(found[4], awaiting=()))  # a whole board
