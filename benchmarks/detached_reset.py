@@ -3,8 +3,8 @@
 Usage:
     python benchmarks/detached_reset.py --model NAME [--benchmark B] [--version K] [--n-examples N]
 
-A LIF/IF layer's hard reset ``u_t = H_t·(1 − S_t) + V_r·S_t`` passes ``∂u_t/∂H_t = 1 − S_t + (V_r − H_t)·g(H_t − θ)``
-to the backward unless the layer detaches ``S_t`` there; the official ASSG code detaches it (``1 − S_t``), and
+A LIF/IF layer's hard reset ``u_t = H_t·(1 − S_t) + V_r·S_t`` passes
+``∂u_t/∂H_t = 1 − S_t + (V_r − H_t)·g(H_t − θ)`` to the backward unless the layer detaches ``S_t`` there; the official ASSG code detaches it (``1 − S_t``), and
 protocol versions before mnist-linf v4 (CIFAR-10 boards: v5) followed the layer, which in the zoo does not.
 This script runs the reference entry of the committed result's protocol version (SA-PGD + ASSG) once more,
 with ``detach_reset: true`` and otherwise exactly as that version's first reference run (the same batches of

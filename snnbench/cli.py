@@ -122,11 +122,10 @@ def _model_row(card, protocol) -> list:
             robust.append(f"{_headline(read_result(path))} {benchmark} v{version}")
             continue
         # None yet under the version in force: the newest retired one's, labelled with its version.
-        older = [b.version for b in protocol.versions(benchmark) if b.version < version
-                 and result_path(published_boards(), benchmark, b.version, card.name).exists()]
-        robust.append(f"— {benchmark} v{version}" + (
-            f" (v{max(older)}: {_headline(read_result(result_path(published_boards(), benchmark, max(older), card.name)))})"
-            if older else ""))
+        older = [path for b in protocol.versions(benchmark) if b.version < version
+                 and (path := result_path(published_boards(), benchmark, b.version, card.name)).exists()]
+        newest = read_result(older[-1]) if older else None
+        robust.append(f"— {benchmark} v{version}" + (f" (v{newest.protocol}: {_headline(newest)})" if newest else ""))
     claimed = f"{card.clean_accuracy.value:.2f}% of {card.clean_accuracy.n_examples}"
     if card.stochastic:  # validate's seeded single pass, not the board's all-passes accuracy
         claimed += ", one noisy pass"
@@ -140,7 +139,8 @@ def _model_row(card, protocol) -> list:
 
 
 def _headline(result) -> str:
-    return f"{result.robust_accuracy:.1f}%{'' if result.reliable else ' (unreliable)'}"  # an upper bound the board flags
+    """The robust accuracy, marked when the result's diagnostics put it in doubt (an upper bound the board flags)."""
+    return f"{result.robust_accuracy:.1f}%{'' if result.reliable else ' (unreliable)'}"
 
 
 def _zoo_name(zoo) -> str:
