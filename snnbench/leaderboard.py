@@ -16,7 +16,7 @@ from typing import Mapping, Optional, Sequence
 import pandas as pd
 from tabulate import tabulate
 
-from .cards import read_card
+from .cards import ModelCard, read_card
 from .datasets import PathLike
 from .diagnostics import diagnostic_problems
 from .files import atomic_write_text
@@ -59,6 +59,7 @@ def find_boards(root: PathLike, zoo: Optional[PathLike] = None) -> list[Board]:
     the other boards' results give its rows."""
     found = []
     cards = card_paths(zoo if zoo is not None else repository_zoo())
+    read = {name: read_card(path) for name, path in cards.items()}  # each card validated once
     for results_dir in sorted(Path(root).glob("*/v*/results")):
         folder = results_dir.parent
         if not re.fullmatch(r"v[1-9][0-9]*", folder.name):  # v03 would be a second board of v3
@@ -66,7 +67,7 @@ def find_boards(root: PathLike, zoo: Optional[PathLike] = None) -> list[Board]:
         benchmark, version = folder.parent.name, int(folder.name[1:])
         results = tuple(results_in(results_dir))
         for result, path in zip(results, sorted(results_dir.glob("*.json"))):
-            _check_placement(result, path, benchmark, version, cards)
+            _check_placement(result, path, benchmark, version, cards, read)
         found.append(Board(benchmark, version, folder, results))
     placed = {(b.benchmark, b.version, r.model): r for b in found for r in b.results}
     for board in found:
@@ -74,10 +75,9 @@ def find_boards(root: PathLike, zoo: Optional[PathLike] = None) -> list[Board]:
             problem = _carried_source_problem(result, placed)
             if problem:
                 raise ValueError(f"{board.folder / 'results' / (result.model + '.json')}: {problem}")
-    ranked = {name: read_card(path).benchmarks for name, path in cards.items()}
     return [dataclasses.replace(
         board, notes={r.model: codes for r in board.results if (codes := _board_notes(r, placed))},
-        awaiting=tuple(sorted(name for name, benchmarks in ranked.items() if board.benchmark in benchmarks
+        awaiting=tuple(sorted(name for name, card in read.items() if board.benchmark in card.benchmarks
                               and name not in {r.model for r in board.results})) if in_force(board) else ())
         for board in found]
 
@@ -120,7 +120,8 @@ def _board_notes(result: Result, placed: Mapping[tuple[str, int, str], Result]) 
     return (UNRECORDED_CODE,) if source is not None and source.environment.source_sha256 is None else ()
 
 
-def _check_placement(result: Result, path: Path, benchmark: str, version: int, cards: dict[str, Path]) -> None:
+def _check_placement(result: Result, path: Path, benchmark: str, version: int, cards: dict[str, Path],
+                     read: Mapping[str, ModelCard]) -> None:
     problems = []
     card = cards.get(result.model)
     if card is None:
@@ -130,7 +131,7 @@ def _check_placement(result: Result, path: Path, benchmark: str, version: int, c
     else:
         summary = result.model_summary
         problems += [f"model_summary.{field} is {getattr(summary, field)!r} but {card} says {value!r}"
-                     for field, value in read_card(card).board_description().items()
+                     for field, value in read[result.model].board_description().items()
                      if getattr(summary, field) != value]
     if (result.benchmark, result.protocol) != (benchmark, version):
         problems.append(f"is a {result.benchmark} v{result.protocol} result in the {benchmark} v{version} folder")
