@@ -77,9 +77,15 @@ def find_boards(root: PathLike, zoo: Optional[PathLike] = None) -> list[Board]:
                 raise ValueError(f"{board.folder / 'results' / (result.model + '.json')}: {problem}")
     return [dataclasses.replace(
         board, notes={r.model: codes for r in board.results if (codes := _board_notes(r, placed))},
-        awaiting=tuple(sorted(name for name, card in read.items() if board.benchmark in card.benchmarks
-                              and name not in {r.model for r in board.results})) if in_force(board) else ())
-        for board in found]
+        awaiting=_awaiting(board, read)) for board in found]
+
+
+def _awaiting(board: Board, cards: Mapping[str, ModelCard]) -> tuple[str, ...]:
+    """The zoo's cards that name the board's benchmark and have no row on it, if it is the version in force."""
+    if not in_force(board):
+        return ()
+    rows = {r.model for r in board.results}
+    return tuple(sorted(name for name, card in cards.items() if board.benchmark in card.benchmarks and name not in rows))
 
 
 def _carried_source(result: Result, placed: Mapping[tuple[str, int, str], Result]) \
