@@ -85,7 +85,8 @@ def _awaiting(board: Board, cards: Mapping[str, ModelCard]) -> tuple[str, ...]:
     if not in_force(board):
         return ()
     rows = {r.model for r in board.results}
-    return tuple(sorted(name for name, card in cards.items() if board.benchmark in card.benchmarks and name not in rows))
+    return tuple(sorted(name for name, card in cards.items()
+                        if board.benchmark in card.benchmarks and name not in rows))
 
 
 def _carried_source(result: Result, placed: Mapping[tuple[str, int, str], Result]) \
