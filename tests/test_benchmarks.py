@@ -187,12 +187,16 @@ def test_versions_script_compares_the_committed_results_of_two_versions():
     # Until a new version's board has its first result, every column named after it is "—" (checked above).
     assert both >= 1 or not any(result_path(leaderboard_root(), "mnist-linf", in_force, line.split("`")[1]).exists()
                                 for line in lines[2:])
-    # The README's table is this output, and the history page's is v1 against v2: a new result that changes
-    # one must change the page too.
+    # The README's table is this output, and the history page's are the earlier versions' pairs: a new result
+    # that changes one must change the page too.
     assert default.strip() in (ROOT / "README.md").read_text(encoding="utf-8"), \
         "the README's Cost table is stale: paste `python benchmarks/versions.py` over it"
-    assert table("--old", "1", "--new", "2").strip() in (ROOT / "docs" / "protocol-history.md").read_text("utf-8"), \
-        "docs/protocol-history.md's last table is stale: paste `python benchmarks/versions.py --old 1 --new 2`"
+    history = (ROOT / "docs" / "protocol-history.md").read_text("utf-8")
+    for old_version in range(1, in_force - 1):  # the history page sets every earlier pair side by side
+        flags = ("--old", str(old_version), "--new", str(old_version + 1))
+        assert table(*flags).strip() in history, \
+            f"docs/protocol-history.md's v{old_version + 1} against v{old_version} table is stale: paste " \
+            f"`python benchmarks/versions.py {' '.join(flags)}`"
     bad = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "versions.py"), "--new", "9"],
                          capture_output=True, text=True, timeout=600)
     assert bad.returncode != 0 and bad.stderr.strip().splitlines()[-1].startswith("versions.py: ")
@@ -230,18 +234,22 @@ def test_first_to_fool_script_takes_the_headline_apart_as_the_flags_do(benchmark
                     for c in (counts[n] for n in names)]
         assert cells[2:-1] == expected, cells[0]
         assert cells[-1] == f"{fooled.count(False)} ({result.robust_accuracy:.1f}%)"
-    # The README has the newest board's table, and any older board's table it keeps is that board's output too.
+    # The README has the newest board's table, and any older board's table it or the history page keeps is
+    # that board's output too.
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert run.stdout.strip() in readme, (
         f"the README's first-to-fool table is stale: paste `python benchmarks/first_to_fool.py --benchmark "
         f"{benchmark} --version {version}`")
-    for older in range(1, version):
-        if f"\n| {benchmark} v{older} | clean-correct |" in readme:
-            kept = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "first_to_fool.py"), "--benchmark",
-                                   benchmark, "--version", str(older)], capture_output=True, text=True, timeout=600)
-            assert kept.returncode == 0 and kept.stdout.strip() in readme, (
-                f"the README's {benchmark} v{older} first-to-fool table is stale: paste `python "
-                f"benchmarks/first_to_fool.py --benchmark {benchmark} --version {older}`")
+    for page in ("README.md", "docs/protocol-history.md"):
+        text = (ROOT / page).read_text(encoding="utf-8")
+        for older in range(1, version):
+            if f"\n| {benchmark} v{older} | clean-correct |" in text:
+                kept = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "first_to_fool.py"), "--benchmark",
+                                       benchmark, "--version", str(older)], capture_output=True, text=True,
+                                      timeout=600)
+                assert kept.returncode == 0 and kept.stdout.strip() in text, (
+                    f"{page}'s {benchmark} v{older} first-to-fool table is stale: paste `python "
+                    f"benchmarks/first_to_fool.py --benchmark {benchmark} --version {older}`")
 
 
 def test_replay_run_names_a_missing_run_and_a_file_without_run_flags():
