@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 from typing import Optional
 
-from snnbench.leaderboard import last_restart_gain
+from snnbench.leaderboard import restart_gain_text
 from snnbench.protocol import load_protocol
 from snnbench.results import Result, leaderboard_root, read_result, result_path
 from snnbench.zoo import list_models, model_card
@@ -49,14 +49,13 @@ def rows(benchmark: str, old: int, new: int) -> list[list[str]]:
         if before is None and after is None:
             continue
         change = "—" if before is None or after is None else f"{after.robust_accuracy - before.robust_accuracy:+.1f}"
-        gain = None if after is None else last_restart_gain(after)
         ratio = ("—" if before is None or after is None or not before.backward
                  else f"{after.backward / before.backward:.1f}×")
         table.append([f"`{model}`", _figure(before, "robust_accuracy"), _figure(after, "robust_accuracy"), change,
                       _figure(after, "reference_accuracy"), _figure(after, "prior_accuracy"),
                       _figure(before, "overestimate"), _figure(after, "overestimate"), _cost(before), _cost(after),
                       ratio,
-                      "—" if gain is None else f"{gain:.1f}",
+                      "—" if after is None else restart_gain_text(after),
                       "—" if after is None else ("ok" if after.reliable else "unreliable")])
     return table
 

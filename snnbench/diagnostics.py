@@ -46,7 +46,7 @@ def outcome_diagnostics(bench: Benchmark, n_examples: int, clean: int, outcomes:
         if by_name[outcome.name].entry.gradient_free and outcome.first_to_fool:
             gain = 100.0 * outcome.first_to_fool / attacked
             yield Diagnostic("gradient-free-gain", f"{outcome.name} fooled {outcome.first_to_fool} samples "
-                             f"({gain:.1f}% of the {clean} clean-correct) that every gradient attack missed: a sign "
+                             f"({gain:.2f}% of the {clean} clean-correct) that every gradient attack missed: a sign "
                              f"of gradient masking", gain > limits.square_gain_percent)
     gains = {o.name: o.first_to_fool for o in counted}
     for run in unconverged(bench, n_examples, [by_name[o.name] for o in counted], lambda run: gains[run.name]):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,13 +164,22 @@ def last_restart_gain(result: Result) -> Optional[float]:
     return max(last.values()) if last else None
 
 
+def restart_gain_text(result: Result) -> str:
+    """:func:`last_restart_gain` as a board shows it, with as many decimals as one sample of the result's
+    ``n`` images needs (one sample is 100/n percent: 0.1 on 1000 images, 0.01 on 10,000), so that a restart
+    just under the quiet mark (19 of 10,000, 0.19%) never reads as one at it (0.2); "—" without restarts."""
+    gain = last_restart_gain(result)
+    if gain is None:
+        return "—"
+    return f"{gain:.{max(1, math.ceil(math.log10(result.n_examples)) - 2)}f}"
+
+
 def board_frame(results: tuple[Result, ...], notes: Mapping[str, Sequence[str]] = {}) -> pd.DataFrame:
     """The board's rows, ranked: robust accuracy first, then clean accuracy, then the name; ``notes`` (model →
     codes of :data:`BOARD_NOTES`) join the notes of a row's reliability.
 
     A ``last restart`` column (:func:`last_restart_gain`) follows the overestimate when any result has restarts.
     """
-    gains = [last_restart_gain(r) for r in results]
     rows = [{
         "model": r.model, "architecture": r.model_summary.architecture, "neuron": r.model_summary.neuron,
         "T": r.model_summary.T, "defense": r.model_summary.defense, "clean": r.clean_accuracy,
@@ -181,9 +191,9 @@ def board_frame(results: tuple[Result, ...], notes: Mapping[str, Sequence[str]] 
     frame = pd.DataFrame(rows, columns=COLUMNS[1:])
     if frame.empty:
         return pd.DataFrame(columns=COLUMNS)
-    if any(g is not None for g in gains):
+    if any(last_restart_gain(r) is not None for r in results):
         frame.insert(frame.columns.get_loc("overestimate") + 1, "last restart",
-                     ["—" if g is None else f"{g:.1f}" for g in gains])
+                     [restart_gain_text(r) for r in results])
     frame = frame.sort_values(["robust", "clean", "model"], ascending=[False, False, True], kind="mergesort")
     frame.insert(0, "rank", frame["robust"].rank(method="min", ascending=False).astype(int))
     return frame.reset_index(drop=True)
@@ -221,7 +231,8 @@ def render_board(board: Board) -> str:
     return (f"{HEADER}# {board.benchmark} — protocol v{board.version}\n\n{note}\n\n"
             + (f"**Being filled**: {awaiting_note(board)}\n\n" if board.awaiting else "") + f"{table}\n\n"
             "Accuracies in percent. **robust**: per sample, correct under every attack of the protocol (the "
-            "headline). **reference**: the reference attack alone (SA-PGD + ASSG). **prior practice**: APGD-CE "
+            "headline). **reference**: the reference attack's first run alone (SA-PGD + ASSG, one "
+            "random start, as its paper reports it; its restarts count in robust). **prior practice**: APGD-CE "
             "through the model's training surrogate alone, as SNN robustness has been reported so far. "
             f"**overestimate**: prior practice minus robust, in points. {restarts}**reliability**: the diagnostics "
             "that put a result in doubt, then notes that do not (such as an attack that does not apply to the "

@@ -28,7 +28,7 @@ from typing import Optional
 from .datasets import PathLike
 from .files import atomic_write_text
 from .leaderboard import (Board, awaiting_note, board_notes_used, find_boards, in_force, last_restart_gain,
-                          most_robust, protocol_note, stochastic_note)
+                          most_robust, protocol_note, restart_gain_text, stochastic_note)
 from .results import Result, published_boards
 from .zoo import card_paths, repository_zoo
 
@@ -42,14 +42,16 @@ COLUMNS = (  # (column of board_frame, header, kind); kind "num" sorts numerical
 
 HEADER_HELP = {
     "robust": "per sample, correct under every attack of the protocol (the headline)",
-    "reference": "the reference attack alone (SA-PGD + ASSG)",
+    "reference": ("the reference attack's first run alone (SA-PGD + ASSG, one random start, as its paper reports "
+                  "it; its restarts count in robust)"),
     "prior practice": "APGD-CE through the model's training surrogate alone, as SNN robustness has been reported",
     "overestimate": "prior practice minus robust, in points",
     "last restart": "the largest share of samples, in percent, that an attack's last restart was the first to fool",
-    "minutes": ("wall-clock minutes of the evaluation, summed over processes; below, the part spent by runs "
-                "carried over from an older version's result (snnbench evaluate --reuse), as measured then"),
-    "input gradients": ("backward passes to the input over the whole evaluation; below, the part spent by "
-                        "carried-over runs"),
+    "minutes": ("minutes spent in the clean pass, the checks and the attacks' batches (the attacks' summed over "
+                "processes; start-up and loading not counted); below, the part spent by runs carried over from an "
+                "older version's result (snnbench evaluate --reuse), as measured then"),
+    "input gradients": ("backward passes to the input by the attacks (not the zero-gradient check's one per "
+                        "clean-correct sample); below, the part spent by carried-over runs"),
 }
 
 
@@ -205,7 +207,7 @@ def _cell(column: str, record: dict, result: Result) -> str:
                 f"{_sub('stochastic') if result.model_summary.stochastic else ''}</td>")
     if column == "last restart":
         gain = last_restart_gain(result)
-        return f"<td data-sort=\"{-1 if gain is None else gain}\">{'—' if gain is None else f'{gain:.1f}'}</td>"
+        return f"<td data-sort=\"{-1 if gain is None else gain}\">{restart_gain_text(result)}</td>"
     if column == "minutes":
         env = result.environment
         where = f"{env.threads} thread{'s' if env.threads != 1 else ''} × {env.processes} process" + \

@@ -79,3 +79,23 @@ def test_a_last_allowed_restart_that_still_fools_is_not_converged():
     assert kinds(1) == [] and kinds(2) == [("not-converged", True)]
     stated = tuple(Diagnostic(code, "", bad) for code, bad in kinds(2))
     assert diagnostic_problems(bench, 1000, 900, gains(bench, 900, 0, 2), False, stated) == []
+
+
+def test_a_doubt_just_over_its_mark_does_not_read_as_the_mark():
+    """5 of 975 clean-correct is 0.513%: over the 0.5% mark, so its message must not say 0.5%."""
+    bench = load_protocol().benchmark("mnist-linf", 2)
+    [found] = [d for d in outcome_diagnostics(bench, 1000, 975, gains(bench, 975, 5), False)
+               if d.code == "gradient-free-gain"]
+    assert found.unreliable and "(0.51% of the 975 clean-correct)" in found.message
+
+
+@pytest.mark.parametrize("n, fooled, shown", [(1000, 1, "0.1"), (1000, 2, "0.2"), (10000, 19, "0.19"),
+                                              (10000, 25, "0.25")])
+def test_the_last_restart_column_resolves_one_sample_of_its_board(n, fooled, shown):
+    """On 10,000 images a quiet restart (19 fooled, 0.19% < 0.2%) must not be shown as 0.2, the quiet mark."""
+    from snnbench.leaderboard import last_restart_gain, restart_gain_text
+
+    result = read_result(CONVERGED)
+    assert restart_gain_text(result) == f"{last_restart_gain(result):.1f}"  # 1000 images: one decimal is a sample
+    attacks = tuple(dataclasses.replace(a, first_to_fool=fooled) if a.restart else a for a in result.attacks)
+    assert restart_gain_text(dataclasses.replace(result, n_examples=n, attacks=attacks)) == shown
