@@ -36,10 +36,11 @@ leaderboard: install
 	$(VENV)/bin/snnbench leaderboard --check
 
 # Result files added or changed since VERIFY_BASE (a pull request's base; default: the merge base with
-# origin/main, or the previous commit on main itself) are re-run on batches drawn from their flags' sha256,
-# within VERIFY_FLAGS' time budget for all of them (runs visited in an order drawn from the flags).
+# origin/main, or the previous commit on main itself) are re-run on batches drawn from their flags' sha256 and
+# a challenge drawn at random (printed with each verdict, so a draw can be repeated), within VERIFY_FLAGS' time
+# budget for all of them (runs visited in an order drawn the same way).
 VERIFY_BASE ?= $(shell git merge-base HEAD origin/main 2>/dev/null | grep -v "^$$(git rev-parse HEAD)$$" || git rev-parse --verify -q HEAD~1)
-VERIFY_FLAGS ?= --budget-minutes 30
+VERIFY_FLAGS ?= --budget-minutes 30 --challenge random
 verify-changed: install
 	@changed="$$(git diff --name-only --diff-filter=AM $(VERIFY_BASE) -- 'leaderboard/*/v*/results/*.json')"; \
 	if [ -z "$$changed" ]; then echo "verify-changed: no result file changed since $(VERIFY_BASE)"; \

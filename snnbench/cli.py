@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import secrets
 import signal
 import sys
 import threading
@@ -370,18 +371,20 @@ def _verify(args: argparse.Namespace) -> int:
 
     failed = 0
     budget = None if args.budget_minutes is None else 60.0 * args.budget_minutes / len(args.results)
+    challenge = secrets.token_hex(8) if args.challenge == "random" else args.challenge
     for path in args.results:
         if not args.quiet:
             print(f"verifying {path}")
         report = verify(path, samples=args.samples, zoo=args.zoo, data_root=args.data_dir, device=args.device,
-                        progress=None if args.quiet else print, budget_seconds=budget)
+                        progress=None if args.quiet else print, budget_seconds=budget, challenge=challenge)
         for problem in report.problems:
             print(f"FAIL  {problem}", file=sys.stderr)
         status = "ok  " if report.ok else "FAIL"
         print(f"{status}  {path}: re-ran {report.batches} batch(es)"
               + (" and the model's checks" if report.batches < len(report.checked) else "")
               + f" in {report.seconds:.0f} s"
-              + "".join(f"; {note}" for note in report.notes))
+              + "".join(f"; {note}" for note in report.notes)
+              + ("" if challenge is None else f"; challenge {challenge} (repeat with --challenge {challenge})"))
         failed += not report.ok
     return 1 if failed else 0
 
@@ -569,6 +572,9 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--budget-minutes", type=positive_float,
                         help="time for all files together (split evenly): runs are visited in an order drawn "
                              "from the flags, and none starts after a file's share is spent (at least one does)")
+    verify.add_argument("--challenge", metavar="TEXT",
+                        help="mixed into every draw, so that a submitter who forged a batch cannot edit other flags "
+                             "until the draw misses it; 'random' draws one from the OS (CI does) and prints it")
     verify.add_argument("--quiet", action="store_true", help="no line per re-run batch, only the verdict")
     verify.set_defaults(run=_verify)
 

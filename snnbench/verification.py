@@ -11,7 +11,10 @@ result says, for a stochastic model too (its noise is drawn from seeded streams,
 software repeats it).
 
 Which batches is not the caller's choice: they are drawn by a generator seeded with the result's
-``flags_sha256``, so a submitter cannot steer verification to the batches they ran honestly. ``samples`` is
+``flags_sha256``, so a submitter cannot steer verification to the batches they ran honestly. The flags are the
+submitter's, though: one who forged a batch could edit other flags until the draw misses it. A ``challenge``
+that the submitter cannot know in advance (CI draws one at random and prints it) is mixed into every draw, so
+that such grinding gains nothing; the draw with a challenge is repeated by passing the same one. ``samples`` is
 how many images each run's re-run covers at least (whole batches: an attack's random start is drawn per
 batch); a number at least ``n_examples`` re-runs everything.
 
@@ -63,6 +66,7 @@ class Verification:
     skipped: list[str] = field(default_factory=list)  # runs left unchecked when the budget ran out
     notes: list[str] = field(default_factory=list)  # what was not re-run, and why
     carried: set[str] = field(default_factory=set)  # the earlier results of carried runs that mismatched
+    key: str = ""  # what seeds the draws: the flags' sha256, then the challenge if one was given
 
     @property
     def ok(self) -> bool:
@@ -91,16 +95,18 @@ class Verification:
 def verify(path: PathLike, *, samples: Optional[int] = None, zoo: Optional[PathLike] = None,
            data_root: Optional[PathLike] = None, device: str = "cpu",
            progress: Optional[Callable[[str], None]] = None,
-           budget_seconds: Optional[float] = None) -> Verification:
+           budget_seconds: Optional[float] = None, challenge: Optional[str] = None) -> Verification:
     """Re-run the batches of result ``path`` that its flags' sha256 draws (at least ``samples`` images per run;
     default one batch) and compare every per-sample flag; ``progress`` receives one line per re-run batch.
 
     With ``budget_seconds`` the runs are visited in an order drawn from the flags' sha256 (so that which runs
     a short budget reaches is not the submitter's choice either) and no run is started once the budget is
-    spent; at least one run is always checked, and the runs left out are listed in ``skipped``."""
+    spent; at least one run is always checked, and the runs left out are listed in ``skipped``. A ``challenge``
+    (any text) is mixed into every draw (:func:`draw_key`)."""
     report = Verification(Path(path), progress=progress, budget=budget_seconds)
     start = report.started
     result = read_result(path)  # the schema: derived figures, flags that add up
+    report.key = draw_key(result, challenge)
     bench = load_protocol().benchmark(result.benchmark, result.protocol)
     if result.official:
         report.problems += [f"{path}: {p}" for p in protocol_problems(result)]
@@ -179,11 +185,16 @@ def _rerun(result: Result) -> str:
     return f"snnbench evaluate --model {result.model} --benchmark {result.benchmark} --version {result.protocol}"
 
 
-def _draw(result: Result, purpose: str, batches: list[list[int]], want: int) -> list[int]:
-    """Batch indices drawn by a generator seeded with the flags' sha256 and ``purpose``, until they cover
-    ``want`` samples."""
+def draw_key(result: Result, challenge: Optional[str] = None) -> str:
+    """What seeds a verification's draws: the result's ``flags_sha256``, then ``/challenge`` when one is given."""
+    return result.flags_sha256 if challenge is None else f"{result.flags_sha256}/{challenge}"
+
+
+def _draw(key: str, purpose: str, batches: list[list[int]], want: int) -> list[int]:
+    """Batch indices drawn by a generator seeded with ``key`` (:func:`draw_key`) and ``purpose``, until they
+    cover ``want`` samples."""
     order = list(range(len(batches)))
-    random.Random(f"{result.flags_sha256}/{purpose}").shuffle(order)
+    random.Random(f"{key}/{purpose}").shuffle(order)
     chosen, covered = [], 0
     for index in order:
         if covered >= want:
@@ -195,7 +206,7 @@ def _draw(result: Result, purpose: str, batches: list[list[int]], want: int) -> 
 
 def _verify_clean(runner: Runner, result: Result, want: int, report: Verification) -> None:
     batches = runner.batches(list(range(result.n_examples)))
-    for index in _draw(result, "clean", batches, want):
+    for index in _draw(report.key, "clean", batches, want):
         batch = batches[index]
         got = runner.judge_clean(batch)
         wrong = [i for i, ok in zip(batch, got) if ok != (result.clean_flags[i] == "1")]
@@ -240,12 +251,12 @@ def _verify_runs(runner: Runner, bench: Benchmark, result: Result, want: int, re
                                        f"applicable to this model, unlike what the result says")
             continue
         todo.append((run, outcome, samples, fooled))
-    for checked, (run, outcome, samples, fooled) in enumerate(_in_budget_order(result, report, todo)):
+    for checked, (run, outcome, samples, fooled) in enumerate(_in_budget_order(report, todo)):
         if checked and report.out_of_time():
             report.skipped.append(outcome.name)
             continue
         batches = runner.batches(samples)
-        for index in _draw(result, outcome.name, batches, want):
+        for index in _draw(report.key, outcome.name, batches, want):
             _verify_batch(runner, run, outcome, batches, index, fooled, report)
     _report_skipped(report)
 
@@ -259,12 +270,12 @@ def _verify_without_run_flags(runner: Runner, bench, result: Result, want: int, 
     clean = [i for i, c in enumerate(result.clean_flags) if c == "1"]
     todo = [(Run(bench.attack(o.name.split("/")[0]), o.restart), o) for o in result.attacks if not o.not_applicable]
     todo = [(run, outcome) for run, outcome in todo if run.on_clean]
-    for checked, (run, outcome) in enumerate(_in_budget_order(result, report, todo)):
+    for checked, (run, outcome) in enumerate(_in_budget_order(report, todo)):
         if checked and report.out_of_time():
             report.skipped.append(outcome.name)
             continue
         batches = runner.batches(clean)
-        fooled, drawn = 0, _draw(result, outcome.name, batches, want)
+        fooled, drawn = 0, _draw(report.key, outcome.name, batches, want)
         for index in drawn:
             got = runner.attack_batch(run, batches[index], index).fooled
             fooled += len(got)
@@ -285,12 +296,12 @@ def _verify_without_run_flags(runner: Runner, bench, result: Result, want: int, 
     report.note("survivors runs: not re-run (this result keeps no per-run fooled flags)")
 
 
-def _in_budget_order(result: Result, report: Verification, todo: list) -> list:
-    """The protocol's order without a budget; with one, an order drawn from the flags' sha256."""
+def _in_budget_order(report: Verification, todo: list) -> list:
+    """The protocol's order without a budget; with one, an order drawn from the flags' sha256 (and challenge)."""
     if report.budget is None:
         return todo
     order = list(todo)
-    random.Random(f"{result.flags_sha256}/runs").shuffle(order)
+    random.Random(f"{report.key}/runs").shuffle(order)
     return order
 
 

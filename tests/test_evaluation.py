@@ -5,11 +5,13 @@ import copy
 import dataclasses
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 import types
+from pathlib import Path
 
 import pytest
 import torch
@@ -554,6 +556,34 @@ def test_cli_counts_are_refused_not_defaulted(command, flags, words, capsys):
     assert stop.value.code == 2 and words in capsys.readouterr().err
 
 
+def test_cli_verify_mixes_a_challenge_into_the_draws_and_prints_it(monkeypatch, capsys):
+    """CI's `--challenge random` must reach every file's draws as one fresh text that the verdict prints, so the
+    draw can be repeated; without the option the draws stay the flags' alone."""
+    import snnbench.verification
+    from snnbench.verification import Verification
+
+    seen = []
+
+    def fake(path, *, challenge=None, **kwargs):
+        seen.append(challenge)
+        return Verification(Path(path))
+
+    monkeypatch.setattr(snnbench.verification, "verify", fake)
+    assert main(["verify", "a.json", "b.json", "--challenge", "random", "--quiet"]) == 0
+    drawn = seen[0]
+    assert re.fullmatch(r"[0-9a-f]{16}", drawn) and seen == [drawn, drawn]  # one challenge for every file
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2
+    assert all(line.endswith(f"; challenge {drawn} (repeat with --challenge {drawn})") for line in out)
+    main(["verify", "a.json", "--challenge", "random", "--quiet"])
+    assert seen[-1] != drawn  # fresh each time: a submitter cannot know it in advance
+    main(["verify", "a.json", "--challenge", drawn, "--quiet"])
+    assert seen[-1] == drawn
+    capsys.readouterr()
+    main(["verify", "a.json", "--quiet"])
+    assert seen[-1] is None and "challenge" not in capsys.readouterr().out
+
+
 def test_cli_evaluate_names_an_output_folder_that_is_a_file(zoo, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SNNBENCH_ZOO", str(zoo))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
@@ -776,6 +806,7 @@ def test_verify_reruns_drawn_batches_and_confirms_every_flag(bptt_result, tmp_pa
     tight = verify(path, budget_seconds=1e-9)  # spent at once: the clean batch, the checks, one run drawn
     assert tight.ok and len(tight.checked) == 3 and len(tight.skipped) == len(runs) - 1
     assert tight.checked == verify(path, budget_seconds=1e-9).checked and "time budget" in tight.notes[-1]
+    assert verify(path, budget_seconds=1e-9, challenge="ci").ok  # an honest result passes any challenge's draw
     assert main(["verify", str(path), "--samples", "1"]) == 0
     out = capsys.readouterr().out.splitlines()  # a line per re-run batch as it finishes, then the verdict
     assert out[0] == f"verifying {path}" and out[1].split()[:3] == ["ok", "clean", "batch"]

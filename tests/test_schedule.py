@@ -65,18 +65,27 @@ def test_a_stopped_entry_stays_stopped_and_a_full_last_restart_is_unconverged():
     assert unconverged(bench_with(None, apgd_dlr=3), 1000, done, lambda run: 50) == []  # no threshold: not judged
 
 
-def test_a_verification_draw_depends_on_the_flags_only_and_covers_what_was_asked():
+def test_a_verification_draw_depends_on_the_flags_and_challenge_and_covers_what_was_asked():
     from types import SimpleNamespace
 
-    from snnbench.verification import _draw
+    from snnbench.verification import _draw, draw_key
 
     batches = [list(range(i, i + 4)) for i in range(0, 40, 4)]  # 10 batches of 4
     result = SimpleNamespace(flags_sha256="ab" * 32)
-    first = _draw(result, "sa-pgd-assg", batches, 9)
-    assert first == _draw(result, "sa-pgd-assg", batches, 9) and len(first) == 3  # 3 batches cover 9 images
-    assert _draw(result, "sa-pgd-assg", batches, 100) == list(range(10))  # more than there is: everything
-    others = {tuple(_draw(SimpleNamespace(flags_sha256=f"{k:064x}"), "sa-pgd-assg", batches, 4)) for k in range(20)}
+    key = draw_key(result)
+    assert key == result.flags_sha256  # without a challenge: the flags alone, as before challenges existed
+    first = _draw(key, "sa-pgd-assg", batches, 9)
+    assert first == _draw(key, "sa-pgd-assg", batches, 9) and len(first) == 3  # 3 batches cover 9 images
+    assert _draw(key, "sa-pgd-assg", batches, 100) == list(range(10))  # more than there is: everything
+    others = {tuple(_draw(draw_key(SimpleNamespace(flags_sha256=f"{k:064x}")), "sa-pgd-assg", batches, 4))
+              for k in range(20)}
     assert len(others) > 1  # other flags, other batches: a submitter does not choose them
+    # A challenge moves the draw for the same flags (so grinding the flags for a lucky draw gains nothing) and
+    # the same challenge repeats it.
+    challenged = {tuple(_draw(draw_key(result, f"c{k}"), "sa-pgd-assg", batches, 4)) for k in range(20)}
+    assert len(challenged) > 1
+    assert _draw(draw_key(result, "c1"), "sa-pgd-assg", batches, 4) == _draw(draw_key(result, "c1"), "sa-pgd-assg",
+                                                                              batches, 4)
 
 
 def test_shares_of_a_run_merge_into_what_one_process_holds():
