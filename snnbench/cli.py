@@ -561,7 +561,8 @@ def build_parser() -> argparse.ArgumentParser:
     verify = commands.add_parser(
         "verify", help="re-run a sample of a result's batches and confirm its per-sample flags",
         description="Re-run the clean pass and, for every attack run, batches drawn from the result's flags' "
-                    "sha256 (not chosen by the submitter), and compare every per-sample flag bit for bit.",
+                    "sha256 and --challenge (not chosen by the submitter), and compare every per-sample flag bit "
+                    "for bit.",
         epilog="example: snnbench verify leaderboard/mnist-linf/v2/results/mnist-convnet-lif-at.json --samples 250")
     verify.add_argument("results", nargs="+", metavar="RESULT", help="result JSON files")
     verify.add_argument("--samples", type=positive_int,
