@@ -7,7 +7,8 @@ force and the one before it)
 Prints a Markdown table with a row per zoo model that has a result under either version: the headline under
 each (and the difference in points), the new version's reference and prior-practice accuracies, prior
 practice's overestimate under each, the evaluation's minutes and input gradients under each (with the
-threads it ran on: the machine was shared, so minutes compare loosely; gradients are exact), and how much
+threads it ran on, and the processes when there were several, whose minutes are summed: the machine was
+shared, so minutes compare loosely; gradients are exact), and how much
 the new version's last restart still lowered the headline. A model without a result under one of the two
 versions shows "—" there. Minutes include runs carried over from the older version's result (``snnbench evaluate
 --reuse``), as they were measured then, and say how many minutes those were.
@@ -32,8 +33,10 @@ def _cost(result: Optional[Result]) -> str:
     if result is None:
         return "—"
     carried = result.carried_seconds  # measured when the older version ran them
+    env = result.environment  # with several processes, minutes are summed over them
+    where = f"{env.threads} thr." + (f" × {env.processes} proc., summed" if env.processes > 1 else "")
     return (f"{result.seconds / 60:.1f} min{f' ({carried / 60:.1f} carried over)' if carried else ''}, "
-            f"{result.backward:,} ({result.environment.threads} thr.)")
+            f"{result.backward:,} ({where})")
 
 
 def _figure(result: Optional[Result], field: str) -> str:

@@ -157,6 +157,22 @@ def test_the_reference_replay_reproduces_a_committed_v2_batch_sample_for_sample(
     assert line.endswith("fooled here but robust in the result: []"), line
 
 
+def test_versions_cost_says_when_minutes_are_summed_over_processes():
+    """A sharded evaluation's seconds are summed over its processes: the Cost column must say so."""
+    import dataclasses
+    import importlib.util
+
+    from snnbench.results import leaderboard_root, read_result, result_path
+
+    spec = importlib.util.spec_from_file_location("versions", ROOT / "benchmarks" / "versions.py")
+    versions = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(versions)
+    result = read_result(result_path(leaderboard_root(), "mnist-linf", 4, "mnist-convnet-lif-bptt"))
+    assert versions._cost(result).endswith(f"{result.backward:,} (1 thr.)")
+    sharded = dataclasses.replace(result, environment=dataclasses.replace(result.environment, processes=2))
+    assert versions._cost(sharded).endswith(f"{result.backward:,} (1 thr. × 2 proc., summed)")
+
+
 def test_versions_script_compares_the_committed_results_of_two_versions():
     from snnbench.protocol import load_protocol
     from snnbench.results import leaderboard_root, read_result, result_path
