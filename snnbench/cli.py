@@ -367,7 +367,7 @@ def _leaderboard(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from .verification import verify
+    from .verification import verdict, verify
 
     failed = 0
     budget = None if args.budget_minutes is None else 60.0 * args.budget_minutes / len(args.results)
@@ -379,12 +379,7 @@ def _verify(args: argparse.Namespace) -> int:
                         progress=None if args.quiet else print, budget_seconds=budget, challenge=challenge)
         for problem in report.problems:
             print(f"FAIL  {problem}", file=sys.stderr)
-        status = "ok  " if report.ok else "FAIL"
-        print(f"{status}  {path}: re-ran {report.batches} batch(es)"
-              + (" and the model's checks" if report.batches < len(report.checked) else "")
-              + f" in {report.seconds:.0f} s"
-              + "".join(f"; {note}" for note in report.notes)
-              + ("" if challenge is None else f"; challenge {challenge} (repeat with --challenge {challenge})"))
+        print(verdict(report, challenge))
         failed += not report.ok
     return 1 if failed else 0
 

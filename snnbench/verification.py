@@ -143,6 +143,16 @@ def verify(path: PathLike, *, samples: Optional[int] = None, zoo: Optional[PathL
     return report
 
 
+def verdict(report: Verification, challenge: Optional[str] = None) -> str:
+    """The one line that ``snnbench verify`` prints for a file: ``ok`` or ``FAIL``, what was re-run, the notes,
+    and the challenge that repeats the draw."""
+    return (f"{'ok  ' if report.ok else 'FAIL'}  {report.path}: re-ran {report.batches} batch(es)"
+            + (" and the model's checks" if report.batches < len(report.checked) else "")
+            + f" in {report.seconds:.0f} s"
+            + "".join(f"; {note}" for note in report.notes)
+            + ("" if challenge is None else f"; challenge {challenge} (repeat with --challenge {challenge})"))
+
+
 def other_code(result: Result) -> str:
     """Why a mismatch may be the code's and not the result's: which code produced it, and which re-ran it."""
     return (f"the result was produced {_made_by(result.environment)}; this is source {source_sha256()[:12]}: "

@@ -749,6 +749,52 @@ def test_an_edited_card_or_a_model_changed_after_loading_is_a_departure(zoo, tmp
         card.write_text(original)
 
 
+def test_verify_all_keeps_one_verdict_per_flags_and_reverifies_a_replaced_result(tmp_path):
+    import shutil
+
+    sys.path.insert(0, str(os.path.join(os.path.dirname(__file__), "..", "tools")))
+    from verify_all import logged, sweep
+
+    from snnbench.verification import Verification
+
+    committed = Path(__file__).resolve().parents[1] / "leaderboard" / "mnist-linf"
+    board = tmp_path / "leaderboard"
+    results = board / "mnist-linf" / "v4" / "results"
+    results.mkdir(parents=True)
+    for name in ("mnist-convnet-lif-bptt", "mnist-convnet-lif-at"):
+        shutil.copy(committed / "v4" / "results" / f"{name}.json", results)
+    bptt, at = (str(results / f"{name}.json") for name in ("mnist-convnet-lif-bptt", "mnist-convnet-lif-at"))
+    calls, log = [], tmp_path / "verify-all.txt"
+
+    def check(path, budget_seconds):
+        calls.append((path, budget_seconds))
+        report = Verification(Path(path), batches=2, checked=["a", "b", "checks"])
+        if "lif-at" in path and len(calls) > 2:
+            report.problems.append("mismatch")
+        return report
+
+    assert sweep(board, log, 4, check=check, out=lambda line: None) == ([], [])
+    assert sorted(calls) == [(at, 240.0), (bptt, 240.0)]
+    lines = log.read_text().splitlines()
+    assert len(lines) == 2 and all(re.fullmatch(r"[0-9a-f]{12} [0-9a-f]{12} ok    .*: re-ran 2 batch\(es\) and the "
+                                                r"model's checks in 0 s", line) for line in lines)
+    assert sweep(board, log, 4, check=check, out=lambda line: None) == ([], []) and len(calls) == 2  # all done
+    # A replaced result (other flags) is verified again; its failure is the file's latest verdict.
+    shutil.copy(committed / "v3" / "results" / "mnist-convnet-lif-at.json", at)
+    assert sweep(board, log, 4, check=check, out=lambda line: None) == ([at], [])
+    assert len(calls) == 3 and len(logged(log)) == 3
+    # A result that cannot be verified at all is a failure with its reason; a skipped one has no verdict.
+    shutil.copy(committed / "v3" / "results" / "mnist-convnet-lif-bptt.json", bptt)
+
+    def broken(path, budget_seconds):
+        raise ValueError("no model card named 'x'")
+
+    assert sweep(board, log, 4, check=broken, out=lambda line: None) == ([at, bptt], [])
+    assert log.read_text().splitlines()[-1].endswith(f"FAIL  {bptt}: no model card named 'x'")
+    shutil.copy(committed / "v2" / "results" / "mnist-convnet-lif-bptt.json", bptt)
+    assert sweep(board, log, 4, skip=(bptt,), check=broken, out=lambda line: None) == ([at], [bptt])
+
+
 def test_migration_adds_hashes_only_where_git_proves_the_card_unchanged(zoo, official_result, tmp_path):
     import shutil
     import subprocess
