@@ -333,7 +333,8 @@ def _entry_notes(entry) -> list[str]:
 def awaiting_note(board: Board) -> str:
     """One line on a board in force that the zoo has not filled yet: which of its cards have no row."""
     total = len(board.results) + len(board.awaiting)
-    return (f"{len(board.results)} of the zoo's {total} models for {board.benchmark} have a row; not evaluated "
+    verb = "has" if len(board.results) == 1 else "have"
+    return (f"{len(board.results)} of the zoo's {total} models for {board.benchmark} {verb} a row; not evaluated "
             f"under v{board.version} yet: {', '.join(board.awaiting)} (snnbench evaluate --missing {board.benchmark}). "
             f"Ranks are among the rows shown.")
 

@@ -216,3 +216,10 @@ def test_a_board_in_force_names_the_zoo_models_without_a_row_and_a_retired_one_d
     text = render_board(found[4])
     assert ("**Being filled**" in text) == bool(found[4].awaiting) and "Being filled" not in render_board(found[3])
     assert "Being filled" not in render_board(dataclasses.replace(found[4], awaiting=()))  # a whole board
+    from snnbench.leaderboard import awaiting_note
+
+    one = dataclasses.replace(found[4], results=found[4].results[:1], awaiting=("a", "b"))
+    assert awaiting_note(one).startswith("1 of the zoo's 3 models for mnist-linf has a row; not evaluated under v4 "
+                                         "yet: a, b (")
+    assert " 2 of the zoo's 3 models for mnist-linf have a row" in " " + awaiting_note(
+        dataclasses.replace(one, results=found[4].results[:2], awaiting=("a",)))
