@@ -12,9 +12,20 @@ def test_architectures_table(capsys):
         assert name in out and count in out
 
 
-def test_subsets_table_verifies_hashes(capsys):
+def test_subsets_table_verifies_hashes(capsys, monkeypatch):
+    import dataclasses
+
+    from snnbench import eval_subsets
+
     assert main(["subsets"]) == 0
     assert "mnist-test-1000" in capsys.readouterr().out
+    index = eval_subsets._read_index()
+    wrong = {**index, "mnist-test-1000": dataclasses.replace(index["mnist-test-1000"], sha256="0" * 64)}
+    monkeypatch.setattr(eval_subsets, "_read_index", lambda: wrong)  # the table must not print a bad subset
+    assert main(["subsets"]) == 1
+    captured = capsys.readouterr()
+    assert "mnist-test-1000.safetensors: sha256" in captured.err and "0" * 64 in captured.err
+    assert "mnist-test-1000" not in captured.out
 
 
 def test_version_and_usage(capsys):

@@ -77,8 +77,13 @@ def test_a_last_allowed_restart_that_still_fools_is_not_converged():
     kinds = lambda k: [(d.code, d.unreliable) for d in outcome_diagnostics(bench, 1000, 900, gains(bench, 900, 0, k),
                                                                            False)]
     assert kinds(1) == [] and kinds(2) == [("not-converged", True)]
-    stated = tuple(Diagnostic(code, "", bad) for code, bad in kinds(2))
+    stated = (Diagnostic("not-converged", "", True),)
     assert diagnostic_problems(bench, 1000, 900, gains(bench, 900, 0, 2), False, stated) == []
+    assert diagnostic_problems(bench, 1000, 900, gains(bench, 900, 0, 2), False, ()) == [
+        "states the diagnostics none but its outcomes give not-converged (unreliable)"]
+    softened = (Diagnostic("not-converged", "", False),)
+    assert diagnostic_problems(bench, 1000, 900, gains(bench, 900, 0, 2), False, softened) == [
+        "states the diagnostics not-converged (note) but its outcomes give not-converged (unreliable)"]
 
 
 def test_a_doubt_just_over_its_mark_does_not_read_as_the_mark():

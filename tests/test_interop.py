@@ -115,8 +115,7 @@ def test_what_cannot_be_converted_exactly_is_named():
     primitive = nn.Sequential(sj_neuron.MultiStepLIFNode(surrogate_function=sj_surrogate.ATan(spiking=False)))
     with pytest.raises(ConversionError, match=r"ATan\(spiking=False\) fires its primitive function"):
         convert(primitive)
-    unknown = nn.Sequential(sj_neuron.MultiStepLIFNode(), sj_neuron.MultiStepQIFNode()
-                            if hasattr(sj_neuron, "MultiStepQIFNode") else sj_surrogate.ATan())
+    unknown = nn.Sequential(sj_neuron.MultiStepLIFNode(), sj_neuron.MultiStepEIFNode())  # no snnbench EIF neuron
     with pytest.raises(ConversionError, match="cannot convert 1 spiking module"):
         convert(unknown)
 

@@ -132,8 +132,16 @@ def test_a_run_of_another_definition_or_on_other_samples_ends_the_prefix(zoo, ve
     assert taken.fooled == [i for i, f in enumerate(first.fooled_flags) if f == "1"]
     assert taken.done_batches == -(-len(samples) // BATCH) and taken.reused == carry.label
     assert carry.take(0, Run(entry), samples[:-1], BATCH) is None  # other samples
-    if len(samples) > 1:
-        assert carry.take(0, Run(entry), samples[::-1], BATCH) is None  # in another order: other batches
+    # In another order the batches differ: on an earlier result with two clean-correct samples (the tiny model
+    # gets one right, so a second is marked), the first run's samples reversed are not taken.
+    extra = next(i for i, c in enumerate(earlier.clean_flags) if c == "0")
+    two = dataclasses.replace(earlier, clean_flags="".join(
+        "1" if i == extra else c for i, c in enumerate(earlier.clean_flags)))
+    both = sorted(samples + [extra])
+    carry_two = carryover(two, model=earlier.model, bench=new, n_examples=N, seed=0, batch_size=BATCH,
+                          model_sha256=summary.model_sha256, card_file_sha256=summary.card_file_sha256)
+    assert carry_two.take(0, Run(entry), both, BATCH) is not None
+    assert carry_two.take(0, Run(entry), both[::-1], BATCH) is None
     other = next(i for i, c in enumerate(earlier.clean_flags + "0") if c == "0")  # not attacked by the earlier run
     assert carry.take(0, Run(entry), samples[:-1] + [other], BATCH) is None  # as many samples, not the same
     assert carry.take(1, Run(entry), samples, BATCH) is None  # another position
