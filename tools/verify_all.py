@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Optional
 
+from snnbench.cli import positive_float
 from snnbench.results import read_result
 from snnbench.source import source_sha256
 from snnbench.verification import Verification, verdict, verify
@@ -41,10 +42,10 @@ def sweep(leaderboard: Path, log: Path, budget_minutes: float, skip: tuple[str, 
     """Verify every result under ``leaderboard`` that has no verdict in ``log`` yet; return the current files
     whose latest verdict is a failure, and those left without one (``skip``)."""
     files = sorted(str(p) for p in leaderboard.glob("*/v*/results/*.json"))
+    keys = {path: (path, read_result(path).flags_sha256[:12]) for path in files}
     skipped = {str(Path(s)) for s in skip}
     done = logged(log)
-    for path in files:
-        flags = read_result(path).flags_sha256[:12]
+    for path, (_, flags) in keys.items():
         if (path, flags) in done or path in skipped:
             continue
         try:
@@ -57,7 +58,6 @@ def sweep(leaderboard: Path, log: Path, budget_minutes: float, skip: tuple[str, 
         out(line)
         gc.collect()
     done = logged(log)
-    keys = {path: (path, read_result(path).flags_sha256[:12]) for path in files}
     failed = [path for path, key in keys.items() if key in done and done[key].startswith("FAIL")]
     missing = [path for path, key in keys.items() if key not in done]
     return failed, missing
@@ -66,12 +66,10 @@ def sweep(leaderboard: Path, log: Path, budget_minutes: float, skip: tuple[str, 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--leaderboard", type=Path, default=Path("leaderboard"))
-    parser.add_argument("--budget-minutes", type=float, default=4.0, help="per file (default: 4)")
+    parser.add_argument("--budget-minutes", type=positive_float, default=4.0, help="per file (default: 4)")
     parser.add_argument("--log", type=Path, default=Path("runs") / "verify-all.txt")
     parser.add_argument("--skip", nargs="*", default=(), metavar="PATH", help="result files to leave out")
     args = parser.parse_args(argv)
-    if not args.budget_minutes > 0:
-        parser.error(f"--budget-minutes: must be above 0, got {args.budget_minutes}")
     failed, missing = sweep(args.leaderboard, args.log, args.budget_minutes, tuple(args.skip))
     for path in missing:
         print(f"not verified: {path}")
