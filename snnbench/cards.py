@@ -291,6 +291,9 @@ class ModelCard:
         if not self.license.strip():
             yield "license", "must not be empty"
         yield from (("training." + k, m) for k, m in source_problems(self.training.data, self.dataset))
+        if self.paper == "snnbench" and not self.training.recipe:  # boards and `snnbench models` say "trained here"
+            yield "paper", ("'snnbench' means trained in this repository from a recipe, and this card names no "
+                            "training.recipe: give the paper the model comes from ({title, authors, venue, year, url})")
         yield from model_problems(self.architecture, self.dataset, self.training.surrogate)
 
     def board_description(self) -> dict[str, Any]:

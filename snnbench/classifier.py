@@ -70,7 +70,13 @@ class SpikingClassifier(nn.Module):
         return spiking_layers(self)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.forward_steps(x).mean(0)
+        steps = self.forward_steps(x)
+        if steps.dim() != 3 or tuple(steps.shape) != (self.T, x.shape[0], self.num_classes):
+            # e.g. a converted body that averages over time itself ([B, K]: the mean below would be over the
+            # batch) or returns batch-first [B, T, K]: wrong logits, or an error far from the cause
+            raise ValueError(f"the body must return the output layer at every time step, [T, B, K] = "
+                             f"[{self.T}, {x.shape[0]}, {self.num_classes}]; it returned {tuple(steps.shape)}")
+        return steps.mean(0)
 
     def forward_steps(self, x: Tensor) -> Tensor:
         """The output layer at every time step, ``[T, B, K]``; :meth:`forward` is its mean over time.

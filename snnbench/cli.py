@@ -232,6 +232,9 @@ def _evaluate_shard(args: argparse.Namespace, shard) -> int:
 
     if args.checkpoint is not None and args.model is None:
         raise ValueError("--checkpoint goes with --model (the card whose architecture the weights fit)")
+    if args.download and shard.world > 1:  # every process would write the same files at once
+        raise ValueError(f"--download under torchrun ({shard.world} processes): download the test set once first "
+                         f"(one process: snnbench evaluate ... --download, or snnbench validate CARD --download)")
     if args.model is not None:
         name = args.benchmark or model_card(args.model, zoo=args.zoo).benchmarks[0]
         result = _evaluate_one(args, args.model, load_protocol().benchmark(name, args.version), shard)
@@ -245,11 +248,14 @@ def _evaluate_shard(args: argparse.Namespace, shard) -> int:
                              f"without a result")
     bench = load_protocol().benchmark(args.missing, args.version)
     cards = [name for name in list_models(zoo=args.zoo) if bench.name in model_card(name, zoo=args.zoo).benchmarks]
-    missing = [name for name in cards if not plan_evaluation(
-        name, bench, n_examples=args.n_examples, batch_size=args.batch_size, seed=args.seed,
-        device=args.device, zoo=args.zoo).result_file(args.out).exists()]
+    plans = {name: plan_evaluation(name, bench, n_examples=args.n_examples, batch_size=args.batch_size,
+                                   seed=args.seed, device=args.device, zoo=args.zoo) for name in cards}
+    missing = [name for name, plan in plans.items() if not plan.result_file(args.out).exists()]
+    # Settings outside the protocol (--n-examples, --seed, ...) fill unofficial results, never the board.
+    departures = sorted({d for plan in plans.values() for d in plan.departures})
+    what = "a result" if not departures else f"an unofficial result with these settings ({'; '.join(departures)})"
     if shard.rank == 0:
-        print(f"{bench.label}: {len(cards)} zoo card(s), {len(missing)} without a result: {', '.join(missing) or '-'}")
+        print(f"{bench.label}: {len(cards)} zoo card(s), {len(missing)} without {what}: {', '.join(missing) or '-'}")
     results = [_evaluate_one(args, name, bench, shard) for name in missing]
     if any(result is not None and result.official for result in results):
         regenerate(leaderboard_root() if args.out is None else Path(args.out))
@@ -301,7 +307,8 @@ def _evaluate_one(args: argparse.Namespace, model: str, benchmark: "Benchmark", 
             log(f"--reuse: runs that {source} already ran carry over (its {len(carry.outcomes)} runs, as far as the "
                 f"two schedules agree)")
     result = run_plan(plan, resume=default_state_folder(), fresh=not args.resume, data_root=args.data_dir,
-                      progress=not args.quiet, shard=shard, log=log, reuse=carry, result_file=target)
+                      download=args.download, progress=not args.quiet, shard=shard, log=log, reuse=carry,
+                      result_file=target)
     if shard.rank != 0:  # every rank holds the same result; rank 0 wrote it
         return None
     frame = board_frame((result,)).drop(columns="rank")  # an unofficial row has no place on a board, so no rank
@@ -375,8 +382,14 @@ def _verify(args: argparse.Namespace) -> int:
     for path in args.results:
         if not args.quiet:
             print(f"verifying {path}")
-        report = verify(path, samples=args.samples, zoo=args.zoo, data_root=args.data_dir, device=args.device,
-                        progress=None if args.quiet else print, budget_seconds=budget, challenge=challenge)
+        try:
+            report = verify(path, samples=args.samples, zoo=args.zoo, data_root=args.data_dir, device=args.device,
+                            progress=None if args.quiet else print, budget_seconds=budget, challenge=challenge,
+                            download=args.download)
+        except (ValueError, OSError) as err:  # this file cannot be verified; the others still are
+            print(f"FAIL  {err}" if str(err).startswith(str(path)) else f"FAIL  {path}: {err}", file=sys.stderr)
+            failed += 1
+            continue
         for problem in report.problems:
             print(f"FAIL  {problem}", file=sys.stderr)
         print(verdict(report, challenge))
@@ -463,6 +476,9 @@ def _protocol(args: argparse.Namespace) -> int:
     protocol = load_protocol()
     names = [args.benchmark] if args.benchmark else list(protocol.benchmarks)
     print(f"# {', '.join(protocol.benchmark(n).label for n in names)} ({protocol.path})")
+    # The field's name is the file's (renaming it would change every benchmark's settings); its meaning:
+    print("# an attack's `restarts` counts its runs, the first included: 20 is the first run and up to 19 new "
+          "random starts, 1 a single run")
     print(yaml.safe_dump({n: record_to_dict(protocol.benchmark(n)) for n in names}, sort_keys=False,
                          allow_unicode=True), end="")
     return 0
@@ -539,6 +555,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--force", action="store_true",
                           help="overwrite an earlier unofficial result with the same settings")
     evaluate.add_argument("--data-dir", help="data root for test sets that are not bundled")
+    evaluate.add_argument("--download", action="store_true",
+                          help="download a test set that is not bundled (torchvision)")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bars")
     evaluate.set_defaults(run=_evaluate)
 
@@ -555,15 +573,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify = commands.add_parser(
         "verify", help="re-run a sample of a result's batches and confirm its per-sample flags",
-        description="Re-run the clean pass and, for every attack run, batches drawn from the result's flags' "
-                    "sha256 and --challenge (not chosen by the submitter), and compare every per-sample flag bit "
-                    "for bit.",
+        description="Recompute the checks before the attacks, re-run batches of the clean pass and of every "
+                    "attack run drawn from the result's flags' sha256 and --challenge (not chosen by the "
+                    "submitter), and compare every per-sample flag bit for bit.",
         epilog="example: snnbench verify leaderboard/mnist-linf/v2/results/mnist-convnet-lif-at.json --samples 250")
     verify.add_argument("results", nargs="+", metavar="RESULT", help="result JSON files")
     verify.add_argument("--samples", type=positive_int,
                         help="images to re-run per attack at least, in whole batches (default: one batch)")
     verify.add_argument("--zoo", help="the zoo holding the result's card (default: the repository's)")
     verify.add_argument("--data-dir", help="data root for test sets that are not bundled")
+    verify.add_argument("--download", action="store_true",
+                        help="download a test set that is not bundled (torchvision)")
     verify.add_argument("--device", default="cpu", type=device_name)
     verify.add_argument("--budget-minutes", type=positive_float,
                         help="time for all files together (split evenly): runs are visited in an order drawn "
@@ -620,7 +640,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"snnbench {args.command}: interrupted (a training run resumes from its saved state)", file=sys.stderr)
         return 130
     except (ValueError, OSError, RuntimeError) as err:  # OSError names its path: a full disk, a file for a folder
-        print(f"snnbench {args.command}: error: {err}", file=sys.stderr)
+        message = str(err) or f"{type(err).__name__} (no message)"  # e.g. a library's bare NotImplementedError
+        print(f"snnbench {args.command}: error: {message}", file=sys.stderr)
         return 1
 
 

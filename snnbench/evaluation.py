@@ -32,7 +32,7 @@ def evaluate(model: Union[str, SpikingClassifier], benchmark: Union[str, Benchma
              name: Optional[str] = None, n_examples: Optional[int] = None, batch_size: Optional[int] = None,
              device: Union[str, torch.device] = "cpu", seed: Optional[int] = None,
              resume: Optional[PathLike] = None, fresh: bool = False, data_root: Optional[PathLike] = None,
-             progress: bool = False, zoo: Optional[PathLike] = None,
+             download: bool = False, progress: bool = False, zoo: Optional[PathLike] = None,
              log: Optional[Callable[[str], None]] = None, reuse: Union[bool, PathLike] = False) -> Result:
     """Evaluate ``model`` on ``benchmark`` (like RobustBench's ``benchmark()``).
 
@@ -48,7 +48,9 @@ def evaluate(model: Union[str, SpikingClassifier], benchmark: Union[str, Benchma
     settings never touch each other's progress, and an evaluation is only ever finished by the code that began
     it (a state of other code is named in a warning, and the evaluation starts over).
     Progress is saved there after every batch, and a run that finds its state continues where the last one
-    stopped; ``fresh`` discards this evaluation's state first. A folder keeps only unfinished evaluations.
+    stopped; ``fresh`` discards this evaluation's state first. A folder keeps only unfinished evaluations. A
+    test set that is not bundled is read from ``data_root`` (default: ``$SNNBENCH_DATA`` or the cache),
+    downloaded there first when ``download``.
     ``log`` receives a line per run as it finishes (``log=print`` prints them): the robust accuracy after it.
     ``reuse`` carries runs over from an earlier result of the same model and settings (:mod:`snnbench.reuse`):
     ``True`` takes the model's result under the newest older version of the benchmark in the repository's
@@ -64,17 +66,19 @@ def evaluate(model: Union[str, SpikingClassifier], benchmark: Union[str, Benchma
 
         found = for_plan(plan, None if reuse is True else reuse)
         carry = None if found is None else found[0]
-    return run_plan(plan, resume=resume, fresh=fresh, data_root=data_root, progress=progress, log=log, reuse=carry)
+    return run_plan(plan, resume=resume, fresh=fresh, data_root=data_root, download=download, progress=progress,
+                    log=log, reuse=carry)
 
 
 def run_plan(plan: EvaluationPlan, *, resume: Optional[PathLike] = None, fresh: bool = False,
-             data_root: Optional[PathLike] = None, progress: bool = False, shard: Optional[Shard] = None,
+             data_root: Optional[PathLike] = None, download: bool = False, progress: bool = False,
+             shard: Optional[Shard] = None,
              log: Optional[Callable[[str], None]] = None, reuse: Optional["Carryover"] = None,
              result_file: Optional[PathLike] = None) -> Result:
     """Run ``plan`` (from :func:`~snnbench.evaluation_plan.plan_evaluation`) to its result; ``resume``,
-    ``fresh``, ``data_root``, ``progress`` and ``log`` as for :func:`evaluate`; ``reuse`` the runs to carry over
-    (:func:`snnbench.reuse.for_plan`). ``result_file`` (:meth:`EvaluationPlan.result_file`): the result is
-    validated and written there before the state is deleted, so that no failure loses a finished evaluation.
+    ``fresh``, ``data_root``, ``download``, ``progress`` and ``log`` as for :func:`evaluate`; ``reuse`` the runs to
+    carry over (:func:`snnbench.reuse.for_plan`). ``result_file`` (:meth:`EvaluationPlan.result_file`): the result
+    is validated and written there before the state is deleted, so that no failure loses a finished evaluation.
 
     ``shard`` (default: the initialised ``torch.distributed`` group, else one process) spreads the runs'
     batches over processes (:mod:`snnbench.sharding`); every process must call this with the same plan (the
@@ -83,7 +87,7 @@ def run_plan(plan: EvaluationPlan, *, resume: Optional[PathLike] = None, fresh: 
     the environment; process 0 writes ``result_file``."""
     shard = Shard.current() if shard is None else shard
     _same_plan_everywhere(plan, shard)
-    images, labels = plan.images(data_root)
+    images, labels = plan.images(data_root, download)
     state_path = plan.state_file(resume, shard)
     if fresh and state_path is not None:
         state_path.unlink(missing_ok=True)

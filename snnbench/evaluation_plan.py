@@ -183,14 +183,15 @@ class EvaluationPlan:
         return [dataclasses.replace(self, bench=old).result_file(out)
                 for old in reversed(load_protocol().versions(self.bench.name)) if old.version < self.bench.version]
 
-    def images(self, data_root: Optional[PathLike] = None) -> tuple[Tensor, Tensor]:
-        """The benchmark's first ``n_examples`` images and labels, on the plan's device."""
+    def images(self, data_root: Optional[PathLike] = None, download: bool = False) -> tuple[Tensor, Tensor]:
+        """The benchmark's first ``n_examples`` images and labels, on the plan's device (a test set that is not
+        bundled is read from ``data_root``, downloaded there first when ``download``)."""
         bench, n = self.bench, self.settings.n_examples
         if bench.subset is not None:
             images, labels = load_eval_subset(bench.subset)
             images, labels = images[:n], labels[:n]
         else:
-            images, labels = first_test_images(bench.dataset, n, root=data_root)
+            images, labels = first_test_images(bench.dataset, n, root=data_root, download=download)
         return images.to(self.device), labels.to(self.device)
 
 

@@ -189,6 +189,9 @@ class ASSG(GradientMode):
     def __post_init__(self) -> None:
         get_family(self.family)
         _check_flag(self, "detach_reset")
+        if not 0.0 < self.A < 1.0:  # A = 0: ω = 0, every surrogate is zero and so is every gradient
+            raise ValueError(f"assg A must lie in (0, 1) (A = 0 gives zero sharpness: no gradient at all), "
+                             f"got {self.A}")
         self.omega = inverse_vanishing_degree(self.family, self.A)
         for name in ("beta1", "beta2"):
             if not 0.0 <= getattr(self, name) < 1.0:

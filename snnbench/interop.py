@@ -46,7 +46,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 from torch import Tensor, nn
@@ -264,11 +264,11 @@ def _check_leaky(node: nn.Module, where: str) -> Surrogate:
     return map_spike_grad(node.spike_grad, where)
 
 
-def classifier(body: nn.Module, *, T: int, num_classes: int, mean: Sequence[float] = (0.0,),
-               std: Sequence[float] = (1.0,), readout: Optional[Callable[[Any], Tensor]] = None,
-               seed: int = 0) -> SpikingClassifier:
+def classifier(body: nn.Module, *, T: int, num_classes: int, mean: Sequence[float], std: Sequence[float],
+               readout: Optional[Callable[[Any], Tensor]] = None, seed: int = 0) -> SpikingClassifier:
     """A converted network as a :class:`SpikingClassifier`; ``mean``/``std`` are the normalisation it was
-    trained with.
+    trained with, one entry per image channel (a network trained on raw ``[0, 1]`` RGB images:
+    ``mean=(0.0,) * 3, std=(1.0,) * 3``). They have no default: the images' channels are not guessed.
 
     A multi-step network (SpikingJelly's) gets the normalised image repeated over ``T`` steps
     (``[T, B, C, H, W]``, as SpikingJelly's multi-step models take it), and its ``[T, B, K]`` output is
@@ -360,7 +360,9 @@ class LibraryBuilder:
     This table is the allow-list: a card names an entry, never a module, so nothing else is ever imported.
     The card's ``neuron`` section (an snnbench kind and parameters) and training surrogate become the
     library's neuron class and arguments; the card's ``options`` are the builder's other keyword arguments.
-    The built model is converted (:func:`convert`) and wrapped (:func:`classifier`).
+    The built model is converted (:func:`convert`) and wrapped (:func:`classifier`). ``choices``: options a
+    card must give, with the values the builder accepts (SpikingJelly's SEW ResNets take any ``cnf`` and fail
+    only at the first forward pass, with an empty ``NotImplementedError``).
     """
 
     name: str
@@ -371,6 +373,7 @@ class LibraryBuilder:
     neuron_module: str
     surrogate_module: str
     datasets: tuple[str, ...]
+    choices: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
 
     def import_builder(self) -> Callable[..., nn.Module]:
         library = self.module.split(".")[0]
@@ -389,11 +392,14 @@ class LibraryBuilder:
 
 _SJ = "spikingjelly.clock_driven"
 _SJ_NEURONS = {"lif": "MultiStepLIFNode", "if": "MultiStepIFNode", "plif": "MultiStepParametricLIFNode"}
+_SEW_CONNECTIONS = ("ADD", "AND", "IAND")  # sew_resnet.sew_function: x + y, x·y, x·(1 − y)
 BUILDERS: dict[str, LibraryBuilder] = {b.name: b for b in (
     LibraryBuilder("spikingjelly.sew_resnet18", f"{_SJ}.model.sew_resnet", "multi_step_sew_resnet18",
-                   "multi_step_neuron", _SJ_NEURONS, f"{_SJ}.neuron", f"{_SJ}.surrogate", ("cifar10", "cifar100")),
+                   "multi_step_neuron", _SJ_NEURONS, f"{_SJ}.neuron", f"{_SJ}.surrogate", ("cifar10", "cifar100"),
+                   {"cnf": _SEW_CONNECTIONS}),
     LibraryBuilder("spikingjelly.sew_resnet34", f"{_SJ}.model.sew_resnet", "multi_step_sew_resnet34",
-                   "multi_step_neuron", _SJ_NEURONS, f"{_SJ}.neuron", f"{_SJ}.surrogate", ("cifar10", "cifar100")),
+                   "multi_step_neuron", _SJ_NEURONS, f"{_SJ}.neuron", f"{_SJ}.surrogate", ("cifar10", "cifar100"),
+                   {"cnf": _SEW_CONNECTIONS}),
     LibraryBuilder("spikingjelly.spiking_resnet18", f"{_SJ}.model.spiking_resnet", "multi_step_spiking_resnet18",
                    "multi_step_neuron", _SJ_NEURONS, f"{_SJ}.neuron", f"{_SJ}.surrogate", ("cifar10", "cifar100")),
 )}
@@ -411,8 +417,15 @@ def library_problems(name: str, options: Mapping[str, Any], neuron_kind: str) ->
     except ConversionError as err:
         return [str(err)]
     unknown = sorted(set(options) - accepted)
-    return [f"options: {name} has no option(s) {', '.join(unknown)}; it accepts {', '.join(sorted(accepted))}"] \
+    problems = [f"options: {name} has no option(s) {', '.join(unknown)}; it accepts {', '.join(sorted(accepted))}"] \
         if unknown else []
+    for option, values in builder.choices.items():
+        if option not in options:
+            problems.append(f"options: {name} needs {option}, one of {', '.join(map(str, values))}")
+        elif options[option] not in values:
+            problems.append(f"options: {name}'s {option} must be one of {', '.join(map(str, values))}, got "
+                            f"{options[option]!r}")
+    return problems
 
 
 def build_library_model(name: str, *, neuron_kind: str, neuron_params: Mapping[str, Any], surrogate: Surrogate,

@@ -313,6 +313,9 @@ def read_result(path: PathLike) -> Result:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise RecordError(str(path), [f"not valid JSON: {err}"]) from None
+    except UnicodeDecodeError as err:
+        raise RecordError(str(path), [f"not UTF-8 text, so not a result file ({err.reason} at byte {err.start})"]) \
+            from None
     return parse_record(Result, data, str(path))
 
 

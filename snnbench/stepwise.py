@@ -69,6 +69,17 @@ class SteppedNeuron(SpikingNeuron):
         super().__init__(surrogate, "eager")
         self.step_index = 0
 
+    @property
+    def backend(self) -> str:
+        """Always ``eager``: a step-wise layer runs one PyTorch step per call, with no kernel to choose."""
+        return "eager"
+
+    @backend.setter
+    def backend(self, value: str) -> None:
+        if value != "eager":  # refused, not ignored (snnbench.set_backend, layer.backend = ...)
+            raise ValueError(f"{type(self).__name__} runs step by step in eager PyTorch (snnbench.stepwise); "
+                             f"backend {value!r} does not apply to it")
+
     def start_sequence(self) -> None:
         """A new sequence begins: the next call is step 0."""
         self.step_index = 0

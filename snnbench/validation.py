@@ -91,8 +91,13 @@ def _run_checks(path: Path, report: ValidationReport, *, data_root: Optional[Pat
     except (FileNotFoundError, ValueError) as err:
         report.problems.append(f"cannot read the evaluation images to check the model: {err}")
         return
-    report.problems.extend(contract_problems(model, card, images[:CONTRACT_BATCH], labels[:CONTRACT_BATCH]))
-    accuracy = clean_accuracy(model, images, labels)
+    try:
+        report.problems.extend(contract_problems(model, card, images[:CONTRACT_BATCH], labels[:CONTRACT_BATCH]))
+        accuracy = clean_accuracy(model, images, labels)
+    except Exception as err:  # the model's own code (a library's builder) failed on real images: this card's problem
+        report.problems.append(f"the model ({card.architecture.name}) fails on {card.dataset} test images: "
+                               f"{type(err).__name__}: {str(err) or '(no message)'}")
+        return
     report.clean_accuracy, report.n_examples = accuracy, len(labels)
     tolerance = TOLERANCE[card.stochastic]
     if abs(accuracy - card.clean_accuracy.value) > tolerance + 1e-9:

@@ -4,10 +4,10 @@ A result records, per run, which samples it fooled (``fooled_flags``); its schem
 derived figure follows from them. Verification checks that they are what the registered model does: it loads
 the model from its card (whose file, weights and built model must hash as the result records), rebuilds each
 run's samples from the flags (every clean-correct sample, or those no earlier run fooled), and re-runs a
-sample of the batches: the clean pass, the checks before the attacks (zero input gradients on every
-clean-correct sample and determinism, whose diagnostics must be the result's) and, for every run, batches
-with its own seed ``(seed, run name, batch index)``. Every sample of a re-run batch must come out as the
-result says, for a stochastic model too (its noise is drawn from seeded streams, so a re-run on the same
+sample of the batches: the checks before the attacks in full (zero input gradients on every clean-correct sample
+and determinism, whose diagnostics must be the result's), drawn batches of the clean pass and, for every run,
+drawn batches with its own seed ``(seed, run name, batch index)``. Every sample of a re-run batch must come out
+as the result says, for a stochastic model too (its noise is drawn from seeded streams, so a re-run on the same
 software repeats it).
 
 Which batches is not the caller's choice: they are drawn by a generator seeded with the result's
@@ -28,7 +28,7 @@ verification says when the code re-running it is another (then the result is re-
 trusted). A run carried over from an earlier result (``--reuse``) was produced by that result's code: a mismatch
 in it names the earlier file and its code, and the re-run begins with that version. A result from before
 per-run flags (protocol v1)
-is checked less: its clean pass, and the reference's and prior practice's drawn batches against its robust
+is checked less: its drawn clean batches, and the reference's and prior practice's drawn batches against its robust
 flags and fooled counts; its survivors runs are not re-run.
 """
 from __future__ import annotations
@@ -93,7 +93,7 @@ class Verification:
 
 
 def verify(path: PathLike, *, samples: Optional[int] = None, zoo: Optional[PathLike] = None,
-           data_root: Optional[PathLike] = None, device: str = "cpu",
+           data_root: Optional[PathLike] = None, download: bool = False, device: str = "cpu",
            progress: Optional[Callable[[str], None]] = None,
            budget_seconds: Optional[float] = None, challenge: Optional[str] = None) -> Verification:
     """Re-run the batches of result ``path`` that its flags' sha256 draws (at least ``samples`` images per run;
@@ -126,7 +126,7 @@ def verify(path: PathLike, *, samples: Optional[int] = None, zoo: Optional[PathL
     batch_size = result.environment.batch_size or bench.batch_size
     plan = plan_evaluation(model, bench, n_examples=result.n_examples, batch_size=batch_size,
                            seed=result.environment.seed, device=device, zoo=zoo)
-    images, labels = plan.images(data_root)
+    images, labels = plan.images(data_root, download)
     runner = Runner(plan, images, labels)
     want = batch_size if samples is None else samples
     _verify_clean(runner, result, want, report)

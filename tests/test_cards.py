@@ -68,6 +68,8 @@ def test_a_complete_card_reads_and_round_trips(tmp_path):
     ({"clean_accuracy": {"value": 0.99, "n_examples": 5000}}, "clean_accuracy.n_examples", "[1, 1000]"),
     ({"clean_accuracy": {"value": 101, "n_examples": 10}}, "clean_accuracy.value", "percentage"),
     ({"paper": "somebody"}, "paper", "expected a mapping or 'snnbench'"),
+    ({"paper": "snnbench"}, "paper", "'snnbench' means trained in this repository from a recipe, and this card "
+                                     "names no training.recipe"),
     ({"paper": {"title": "t", "authors": [], "venue": "v", "year": 2026, "url": "x"}}, "paper.authors",
      "at least one author"),
     ({"stochastic": "no"}, "stochastic", "expected true or false"),

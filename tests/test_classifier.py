@@ -1,4 +1,5 @@
 import copy
+import re
 
 import pytest
 import torch
@@ -21,6 +22,30 @@ def test_contract_images_in_logits_out():
     assert model(x).shape == (5, 10)
     with pytest.raises(ValueError, match=r"expected images \[B, 1, H, W\]"):
         model(torch.rand(5, 28, 28))
+
+
+def test_a_body_that_does_not_return_T_B_K_is_refused_at_its_first_call():
+    from torch import nn
+
+    from snnbench import LIF
+    from snnbench.neurons import NeuronSpec
+
+    class MeanInside(nn.Module):  # a SpikingJelly idiom: the body averages over time itself
+        def __init__(self):
+            super().__init__()
+            self.fc, self.lif = nn.Linear(16, 3), LIF(backend="eager")
+
+        def forward(self, x):
+            return self.lif(self.fc(x.flatten(2))).mean(0)  # [B, K]: the classifier's mean was over the batch
+
+    class BatchFirst(MeanInside):
+        def forward(self, x):
+            return self.lif(self.fc(x.flatten(2))).transpose(0, 1)  # [B, T, K]: logits [T, K] for any B
+
+    for body, shape in ((MeanInside(), (2, 3)), (BatchFirst(), (2, 4, 3))):
+        model = SpikingClassifier(body, T=4, num_classes=3, neuron=NeuronSpec("lif"))
+        with pytest.raises(ValueError, match=re.escape(f"[T, B, K] = [4, 2, 3]; it returned {shape}")):
+            model(torch.rand(2, 1, 4, 4))
 
 
 def test_normalisation_encoding_and_readout_live_inside():

@@ -35,3 +35,24 @@ def test_version_and_usage(capsys):
     with pytest.raises(SystemExit) as stop:
         main(["frobnicate"])
     assert stop.value.code == 2
+
+
+def test_an_error_without_a_message_is_named_by_its_type(capsys, monkeypatch):
+    import snnbench.cli
+
+    def fail(args):
+        raise NotImplementedError  # as SpikingJelly's sew_function does for a cnf it does not know
+
+    monkeypatch.setattr(snnbench.cli, "_protocol", fail)
+    assert main(["protocol"]) == 1
+    assert capsys.readouterr().err == "snnbench protocol: error: NotImplementedError (no message)\n"
+
+
+def test_protocol_prints_the_benchmark_and_says_what_restarts_counts(capsys):
+    import yaml
+
+    assert main(["protocol", "mnist-linf"]) == 0
+    out = capsys.readouterr().out
+    assert "# an attack's `restarts` counts its runs, the first included" in out  # 20 read as 20 restarts
+    entries = {a["name"]: a for a in yaml.safe_load(out)["mnist-linf"]["attacks"]}
+    assert entries["sa-pgd-assg"]["restarts"] == 20 and entries["apgd-ce"]["restarts"] == 1

@@ -382,10 +382,12 @@ def test_cli_evaluate_missing_fills_what_has_no_result(zoo, tmp_path, monkeypatc
     assert main(flags) == 0
     first = capsys.readouterr().out
     cards = sorted(p.stem for p in (zoo / "mnist").glob("*.yaml"))
-    assert f"{len(cards)} zoo card(s), {len(cards)} without a result" in first
+    # settings outside the protocol fill unofficial results, and the count says so (it said "without a result"
+    # while every card had an official one)
+    assert f"{len(cards)} zoo card(s), {len(cards)} without an unofficial result with these settings (" in first
     written = sorted((tmp_path / "out" / "mnist-linf" / f"v{VERSION}" / "unofficial").glob("*.json"))
     assert [p.name for p in written] == [f"{name}-n4-b4-s0.json" for name in cards]
-    assert main(flags) == 0 and "0 without a result: -" in capsys.readouterr().out  # nothing left to do
+    assert main(flags) == 0 and "0 without an unofficial result" in capsys.readouterr().out  # nothing left to do
     assert main(["evaluate", "--missing", "mnist-linf", "--model", "tiny-lif"]) == 1
     assert "not both" in capsys.readouterr().err
 
@@ -566,10 +568,15 @@ def test_cli_verify_mixes_a_challenge_into_the_draws_and_prints_it(monkeypatch, 
     import snnbench.verification
     from snnbench.verification import Verification
 
-    seen = []
+    from snnbench.records import RecordError
 
-    def fake(path, *, challenge=None, **kwargs):
+    seen, downloads = [], []
+
+    def fake(path, *, challenge=None, download=False, **kwargs):
         seen.append(challenge)
+        if path == "unreadable.json":  # as read_result refuses a file that is not UTF-8 JSON
+            raise RecordError(path, ["not UTF-8 text, so not a result file"])
+        downloads.append(download)
         return Verification(Path(path))
 
     monkeypatch.setattr(snnbench.verification, "verify", fake)
@@ -586,6 +593,11 @@ def test_cli_verify_mixes_a_challenge_into_the_draws_and_prints_it(monkeypatch, 
     capsys.readouterr()
     main(["verify", "a.json", "--quiet"])
     assert seen[-1] is None and "challenge" not in capsys.readouterr().out
+    # one file that cannot be verified fails alone, by name; the files after it are still verified
+    assert main(["verify", "unreadable.json", "b.json", "--quiet", "--download"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == "FAIL  unreadable.json: not UTF-8 text, so not a result file\n"
+    assert captured.out.startswith("ok") and "b.json" in captured.out and downloads[-1] is True
 
 
 def test_cli_evaluate_names_an_output_folder_that_is_a_file(zoo, tmp_path, monkeypatch, capsys):

@@ -122,6 +122,14 @@ def test_any_edit_of_a_result_loads_or_is_named(path, value):
     loads_or_names_the_problem(Result, replaced(VALID_RESULT, path, value), "fuzzed.json")
 
 
+def test_a_result_file_that_is_not_utf8_json_is_named(tmp_path):
+    weights = tmp_path / "model.pt"  # a binary file passed where a result was meant
+    weights.write_bytes(b"PK\x03\x04\x80\xff" + bytes(range(256)))
+    with pytest.raises(RecordError, match=f"^{weights}: not UTF-8 text, so not a result file "
+                                          f"\\(invalid start byte at byte 4\\)$"):
+        read_result(weights)
+
+
 # Every figure a board shows or a reader relies on: changing any one alone must be caught.
 TAMPERED = [
     ("clean_accuracy",), ("robust_accuracy",), ("reference_accuracy",), ("prior_accuracy",), ("overestimate",),

@@ -146,6 +146,10 @@ def test_bad_modes_are_named():
     with pytest.raises(ValueError, match="gradient mode 'assg' has no parameter\\(s\\) alpha"):
         with gradient_mode(layer, "assg", alpha=2.0):
             pass
+    for A in (0.0, 1.0, -0.1):  # A = 0 would run with zero sharpness: every input gradient exactly 0
+        with pytest.raises(ValueError, match=f"assg A must lie in \\(0, 1\\).*got {A}"):
+            with gradient_mode(layer, "assg", A=A):
+                pass
     with pytest.raises(ValueError, match="Linear has no snnbench spiking layer, so gradient mode 'assg' would "
                                          "change nothing"):
         with gradient_mode(nn.Linear(2, 2), "assg"):  # nothing to differentiate through spikes: said, not skipped

@@ -180,11 +180,13 @@ def test_a_node_fed_a_chunk_at_a_time_is_refused_where_it_would_differ(chunk):
     # SpikingJelly's node keeps v between calls, the converted one starts each call from fresh state: the
     # same weights gave 27 spikes against 21. The classifier refuses any call with other than T steps.
     original = _PerStep(chunk)
-    model = classifier(convert(copy.deepcopy(original), backend="eager"), T=4, num_classes=3)
+    model = classifier(convert(copy.deepcopy(original), backend="eager"), T=4, num_classes=3, mean=(0.0,),
+                       std=(1.0,))
     with pytest.raises(ConversionError, match=f"lif \\(LIFFromMultiStepLIFNode\\) received {chunk} time step"):
         model(torch.rand(2, 1, 4, 4))
     whole = _PerStep(4)
-    assert classifier(convert(whole, backend="eager"), T=4, num_classes=3)(torch.rand(2, 1, 4, 4)).shape == (2, 3)
+    assert classifier(convert(whole, backend="eager"), T=4, num_classes=3, mean=(0.0,), std=(1.0,))(
+        torch.rand(2, 1, 4, 4)).shape == (2, 3)
 
 
 def test_activation_based_multi_step_nodes_convert_too():
@@ -275,6 +277,12 @@ def test_a_converted_snntorch_model_runs_the_step_local_modes_and_names_the_othe
     torch.manual_seed(0)
     model = classifier(convert(snntorch_net(snn, None, beta=0.9)), T=4, num_classes=10, mean=(0.1307,),
                        std=(0.3081,), readout=lambda out: out[1].mean(0))
+    from snnbench import set_backend
+
+    with pytest.raises(ValueError, match="SteppedLeakyFromLeaky runs step by step in eager PyTorch .*backend "
+                                         "'compiled' does not apply"):
+        set_backend(model, "compiled")  # was accepted and ignored
+    set_backend(model, "eager")
     x, y = torch.rand(4, 1, 28, 28), torch.arange(4)
     for mode in ("surrogate", "assg"):
         run = APGD(eps=0.1, steps=3, gradient=GradientSpec(mode)).run(model, x, y)
@@ -288,7 +296,7 @@ def test_a_converted_snntorch_model_runs_the_step_local_modes_and_names_the_othe
         model(x).sum().backward()
         assert sorted(mode.paths[0].steps) == [0, 1, 2, 3]
     # T is recorded in every result: a network that loops 4 times wrapped with T = 25 is refused at its call.
-    wrong = classifier(convert(snntorch_net(snn, None, beta=0.9)), T=25, num_classes=10,
+    wrong = classifier(convert(snntorch_net(snn, None, beta=0.9)), T=25, num_classes=10, mean=(0.0,), std=(1.0,),
                        readout=lambda out: out[1].mean(0))
     with pytest.raises(ValueError, match="step-wise layers ran 4 step\\(s\\) in one call, but classifier\\(\\) was "
                                          "given T = 25"):
@@ -333,7 +341,7 @@ def test_snntorchs_own_reset_begins_a_sequence_for_assg():
             grads.append(xi.grad)
         assert [sorted(path.steps) for path in mode.paths] == [[0, 1, 2, 3]] * 2
     # The same three forwards through snnbench's own loop (reset_mem at each call) give the same gradients.
-    looped = classifier(net, T=4, num_classes=10, readout=lambda out: out)
+    looped = classifier(net, T=4, num_classes=10, mean=(0.0,), std=(1.0,), readout=lambda out: out)
     with gradient_mode(looped, "assg"):
         for g in grads:
             xi = x.clone().requires_grad_(True)
@@ -402,6 +410,10 @@ def test_a_card_naming_a_library_builder_is_checked_like_any_other(tmp_path):
             parse_record(ModelCard, data, "card")
         return " ".join(caught.value.problems)
 
-    assert "sew_resnet18 has no option(s) depth; it accepts cnf" in problems(options={"depth": 3})
+    assert "sew_resnet18 has no option(s) depth; it accepts cnf" in problems(options={"depth": 3, "cnf": "ADD"})
+    # SpikingJelly builds a SEW ResNet with any cnf and fails at the first forward pass with an empty error
+    assert "spikingjelly.sew_resnet18 needs cnf, one of ADD, AND, IAND" in problems()
+    assert "spikingjelly.sew_resnet18's cnf must be one of ADD, AND, IAND, got 'add'" in problems(
+        options={"cnf": "add"})
     assert "takes neurons of kind lif, if, plif, not 'psn'" in problems(neuron={"kind": "psn"})
     assert "built by a library: spikingjelly.sew_resnet18" in problems(name="spikingjelly.resnet1000")

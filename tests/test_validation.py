@@ -110,6 +110,28 @@ def test_cli_models_and_validate(tmp_path, capsys):
     assert "--all" in capsys.readouterr().err
 
 
+def test_a_model_whose_own_code_fails_is_one_named_problem_and_the_other_cards_are_still_checked(
+        tmp_path, capsys, monkeypatch):
+    # SpikingJelly's SEW ResNet with a cnf it does not know raises an empty NotImplementedError at its first
+    # forward pass: `validate --all` printed "error:" and stopped there.
+    import snnbench.validation
+
+    register_tiny_model(tmp_path, "tiny-lif")
+    register_tiny_model(tmp_path, "tiny-broken", seed=1)
+    checked = snnbench.validation.contract_problems
+
+    def contract(model, card, images, labels):
+        if card.name == "tiny-broken":
+            raise NotImplementedError
+        return checked(model, card, images, labels)
+
+    monkeypatch.setattr(snnbench.validation, "contract_problems", contract)
+    assert main(["validate", "--all", "--zoo", str(tmp_path), "--backend", "eager"]) == 1
+    out, err = capsys.readouterr()
+    assert "1 of 2 card(s) valid" in out and "ok    " in out
+    assert "- the model (convnet) fails on mnist test images: NotImplementedError: (no message)" in err
+
+
 def test_cli_models_reports_a_broken_card(tmp_path, capsys):
     card, _ = register_tiny_model(tmp_path)
     _edit(card, architecture__T="many")

@@ -31,7 +31,8 @@ def card_data(name: str = "tiny-lif", **changes: Any) -> dict:
         "stochastic": False,
         "weights": {"sha256": "0" * 64, "file": f"{name}.safetensors"},
         "license": "MIT",
-        "paper": "snnbench",
+        "paper": {"title": "A tiny model for snnbench's tests", "authors": ["snnbench"], "venue": "tests",
+                  "year": 2026, "url": "https://example.org/tiny"},
         "clean_accuracy": {"value": 0.0, "n_examples": N_CLAIM},
     }
     data.update(copy.deepcopy(changes))
