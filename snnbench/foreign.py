@@ -15,6 +15,9 @@ Recognised without importing either library (snnbench never imports them):
   ``SpikingNeuron`` from an ``snntorch`` module;
 * anything else that carries a spike function of its own: an attribute ``surrogate_function``, ``spike_grad``
   or ``spike_fn``;
+* spike functions of either library called by a module of the model's own (a hand-written neuron that fires
+  through ``spikingjelly...surrogate.atan.apply``): no module shows them, so the attacks look for them in the
+  backward graph of their first gradient (:func:`foreign_spike_functions`) and refuse the model there;
 * SpikingJelly modules that keep state between calls (a ``MemoryModule`` with registered memories, such as
   ``SynapseFilter`` or ``NeuNorm``: snnbench starts every call from fresh state and would not reset them, so
   one image would give other logits on every call) and its encoders (``PoissonEncoder`` draws from the global
@@ -22,7 +25,7 @@ Recognised without importing either library (snnbench never imports them):
 """
 from __future__ import annotations
 
-from torch import nn
+from torch import Tensor, nn
 
 from .neurons import SpikingNeuron
 
@@ -56,6 +59,24 @@ def foreign_spiking_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
         if _is_foreign(module):
             found.append((path, module))
     return found
+
+
+def foreign_spike_functions(output: Tensor) -> list[str]:
+    """The autograd functions of SpikingJelly or snnTorch in ``output``'s backward graph (``module.Class``, sorted):
+    the spike functions that code of the model's own calls, which no gradient mode reaches."""
+    found: set[str] = set()
+    seen: set = set()
+    stack = [output.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        function = getattr(node, "_forward_cls", None)  # set on the nodes of custom autograd functions
+        if function is not None and function.__module__.split(".")[0] in LIBRARY_BASES:
+            found.add(f"{function.__module__}.{function.__qualname__}")
+        stack.extend(parent for parent, _ in node.next_functions)
+    return sorted(found)
 
 
 def describe(modules: list[tuple[str, nn.Module]], most: int = 4) -> str:

@@ -23,6 +23,12 @@ SpikingJelly (0.0.0.0.14, 2.x)         snnbench                          paramet
 ``ParametricLIFNode``                  ParametricLIF`                    parameter), decay_input, ...
 ====================================  ===============================  ====================================
 
+A converted node's SpikingJelly attributes (``v_threshold``, ``v_reset``, ``tau``, ...) read what it runs, and
+setting one is refused: its dynamics are fixed at conversion. SpikingJelly's multi-step dropout layers
+(``MultiStepDropout``/``MultiStepDropout2d``, ``Dropout``/``Dropout2d`` with ``step_mode='m'``), which keep their
+mask as state until ``reset_net``, are replaced by :class:`~snnbench.layers.SequenceDropout`: the same mask,
+drawn the same way, at every call (the identity in ``eval()``).
+
 Surrogates: ``ATan(α)`` → ``atan`` α, ``Sigmoid(α)`` → ``sigmoid`` α, ``PiecewiseQuadratic(α)`` →
 ``triangle`` α, ``Erf(α)`` → ``gaussian`` α√2 (the same derivative).
 
@@ -34,10 +40,10 @@ model is attacked with the step-local modes (``surrogate``, ``assg``); BPTR, RGA
 layer's whole series in one call and report themselves not applicable.
 
 Anything else — another surrogate, a single-step SpikingJelly node, a per-neuron or infinite threshold,
-``store_v_seq``, a SpikingJelly module that keeps state between calls or an encoder, snnTorch's
-``reset_delay=False``, inhibition or state quantisation, a ``Leaky`` whose loaded ``reset_mechanism_val`` is
-not the reset its forward was built with, a neuron class not listed — stops with an error that
-names it, before anything is changed: nothing is approximated, and nothing is left half converted. A
+``store_v_seq``, single-step dropout, another SpikingJelly module that keeps state between calls or an encoder,
+snnTorch's ``reset_delay=False``, inhibition or state quantisation, a ``Leaky`` whose loaded
+``reset_mechanism_val`` is not the reset its forward was built with, a neuron class not listed — stops with an
+error that names it, before anything is changed: nothing is approximated, and nothing is left half converted. A
 classifier around converted multi-step nodes refuses a call that feeds one of them other than ``T`` steps.
 Neither library is imported here; a model is recognised by its classes' names and modules.
 """
@@ -53,6 +59,7 @@ from torch import Tensor, nn
 
 from .classifier import SpikingClassifier
 from .foreign import describe, foreign_spiking_modules
+from .layers import SequenceDropout
 from .neurons import (IF, LIF, NeuronSpec, ParametricLIF, SpikingNeuron, check_backend, check_reset,
                       spiking_layers)
 from .stepwise import SteppedLeaky, SteppedNeuron, start_sequences
@@ -149,8 +156,14 @@ def adopt(node: nn.Module, where: str = "the module", backend: str = "compiled")
             "__module__": __name__, "__doc__": f"SpikingJelly's {name}, run by snnbench's {target.__name__}.",
             # SpikingJelly 2.x guards its own `backend` with a property; snnbench's names a kernel backend.
             "backend": property(lambda self: self.__dict__["_kernel_backend"],
-                                lambda self, value: self.__dict__.__setitem__("_kernel_backend", value))})
+                                lambda self, value: self.__dict__.__setitem__("_kernel_backend", value)),
+            **{name: _converted_value(name, value_of) for name, value_of in _SJ_DYNAMICS.items()
+               if name in vars(node) or name in getattr(node, "_memories", {})}})
     del node.surrogate_function  # its spike function is replaced; no module of another library stays inside
+    for name in _SJ_DYNAMICS:  # the node's own copies (0.0.0.0.14 keeps v_threshold and v_reset among its
+        # memories) would be read by nothing: its class's properties answer instead
+        for held in (node.__dict__, getattr(node, "_memories", {}), getattr(node, "_memories_rv", {})):
+            held.pop(name, None)
     node.__class__ = _ADOPTED[key]
     # Everything the snnbench neuron's __init__ sets, except parameters the node already holds (PLIF's w).
     _take_state(node, reference)
@@ -192,6 +205,21 @@ def adopt_leaky(node: nn.Module, where: str = "the module") -> SpikingNeuron:
     return node
 
 
+# SpikingJelly's attributes of a neuron's dynamics → the value the converted neuron runs (snnbench's ``dynamics``).
+_SJ_DYNAMICS: dict[str, Callable[[Any], Any]] = {
+    "v_threshold": lambda d: d.threshold, "v_reset": lambda d: None if d.soft_reset else d.v_reset,
+    "tau": lambda d: d.tau, "decay_input": lambda d: d.decay_input, "detach_reset": lambda d: d.detach_reset}
+
+
+def _converted_value(name: str, value_of: Callable[[Any], Any]) -> property:
+    """SpikingJelly's attribute ``name`` on a converted node: reads what the node runs; setting it is refused
+    (the converted neuron's dynamics are fixed when it is converted: a new value would silently change nothing)."""
+    def refuse(self: nn.Module, value: Any) -> None:
+        raise ConversionError(f"{type(self).__name__}.{name} is fixed at conversion ({self.extra_repr()}): setting "
+                              f"it to {value!r} would change nothing; convert a node built with {name}={value!r}")
+    return property(lambda self: value_of(self.dynamics), refuse)
+
+
 def _take_state(node: nn.Module, reference: SpikingNeuron) -> None:
     """Give an adopted node what the snnbench neuron's ``__init__`` sets (never its parameters or mode:
     the node keeps its own, such as the parametric LIF's ``w``)."""
@@ -210,22 +238,26 @@ def convert(model: nn.Module, *, backend: Optional[str] = None) -> nn.Module:
     """
     if backend is not None:
         check_backend(backend)
-    sj, leaky = [], []
+    sj, leaky, dropouts = [], [], []
     for path, module in model.named_modules():
         if isinstance(module, SpikingNeuron):
             continue
         if _is_convertible_node(module):
             sj.append((path or "the model", module))
+        elif (_is_spikingjelly(module) and type(module).__name__ in _SJ_DROPOUTS
+              and type(module).__module__.rsplit(".", 1)[-1] == "layer"):
+            dropouts.append((path, module))
         elif _library(module) == "snntorch" and type(module).__name__ == "Leaky":
             if backend not in (None, "eager"):
                 raise ConversionError(f"{path or 'the model'}: snnTorch's Leaky runs step by step in eager PyTorch; "
                                       f"backend {backend!r} does not apply to it (convert with backend='eager')")
             leaky.append((path or "the model", module))
     # Everything is checked before anything changes: a refused model is left as it was, not half converted.
-    chosen = {id(module) for _, module in sj + leaky}
+    chosen = {id(module) for _, module in sj + leaky + dropouts}
     left = [(path, m) for path, m in foreign_spiking_modules(model) if id(m) not in chosen]
     if left:
         raise ConversionError(f"cannot convert {len(left)} spiking module(s): {describe(left)}")
+    replacements = [(path, _sequence_dropout(module, path)) for path, module in dropouts]
     for where, module in sj:
         _check_convertible(module, where)
     for where, module in leaky:
@@ -234,7 +266,28 @@ def convert(model: nn.Module, *, backend: Optional[str] = None) -> nn.Module:
         adopt(module, where, backend or "compiled")
     for where, module in leaky:
         adopt_leaky(module, where)
+    for path, replacement in replacements:
+        parent, _, name = path.rpartition(".")
+        setattr(model.get_submodule(parent), name, replacement)
     return model
+
+
+# SpikingJelly's dropout layers: name → channel-wise. They keep their mask as state (a memory) until reset_net,
+# so they are replaced by SequenceDropout, which draws the same mask at every call (the identity in eval()).
+_SJ_DROPOUTS = {"Dropout": False, "Dropout2d": True, "MultiStepDropout": False, "MultiStepDropout2d": True}
+
+
+def _sequence_dropout(module: nn.Module, where: str) -> SequenceDropout:
+    """The :class:`~snnbench.layers.SequenceDropout` for SpikingJelly's multi-step dropout ``module``."""
+    name = type(module).__name__
+    if not where:
+        raise ConversionError(f"the model itself is SpikingJelly's {name}; convert a network that holds it")
+    if not (name.startswith("MultiStep") or getattr(module, "step_mode", "s") == "m"):
+        raise ConversionError(
+            f"{where}: {name} runs one time step per call (a mask per call, kept across the steps until reset_net), "
+            f"in a per-step loop snnbench cannot see; build the model with multi-step dropout (MultiStepDropout in "
+            f"0.0.0.0.14, step_mode='m' in 2.x)")
+    return SequenceDropout(module.p, _SJ_DROPOUTS[name]).train(module.training)
 
 
 def _check_convertible(node: nn.Module, where: str) -> dict:

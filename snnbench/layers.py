@@ -82,6 +82,31 @@ class Flatten(nn.Module):
         return x.flatten(2)
 
 
+class SequenceDropout(nn.Module):
+    """Dropout with one mask for the whole sequence ``[T, B, ...]``, the identity in ``eval()``.
+
+    SpikingJelly's multi-step ``Dropout`` (``channel_wise=False``) and ``Dropout2d`` (``True``): the mask is
+    ``F.dropout`` (or ``F.dropout2d``) of ones shaped like one step, ``[B, ...]``, drawn as SpikingJelly draws it,
+    and multiplies every step. SpikingJelly keeps its mask until ``reset_net``; this layer draws it at every call,
+    which is where every call of an snnbench model starts its neurons from fresh state too.
+    """
+
+    def __init__(self, p: float = 0.5, channel_wise: bool = False) -> None:
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout probability p must lie in [0, 1), got {p}")
+        self.p, self.channel_wise = float(p), bool(channel_wise)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training:
+            return x
+        drop = torch.nn.functional.dropout2d if self.channel_wise else torch.nn.functional.dropout
+        return x * drop(torch.ones_like(x[0]), self.p, training=True)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, channel_wise={self.channel_wise}"
+
+
 class GlobalAveragePool(nn.Module):
     """``[T, B, C, H, W] → [T, B, C]``."""
 

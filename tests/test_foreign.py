@@ -90,6 +90,34 @@ def test_spikingjelly_surrogate_used_as_an_activation_is_found():
     assert [path for path, _ in foreign_spiking_modules(model)] == ["2"]
 
 
+def test_a_spike_function_of_another_library_called_by_a_module_of_the_models_own_is_refused_by_every_attack():
+    # Papers' code often fires through SpikingJelly's autograd function in a hand-written neuron: no module shows
+    # it, and ASSG ran on the one snnbench layer, reporting "assg on 1 layer(s)", with no word of the other.
+    surrogate = pytest.importorskip("spikingjelly.clock_driven.surrogate")
+
+    class HandWritten(nn.Module):
+        def forward(self, x):
+            return surrogate.atan.apply(x - 1.0, 2.0)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.ours, self.fc2 = nn.Linear(16, 8), LIF(backend="eager"), nn.Linear(8, 3)
+            self.theirs = HandWritten()
+
+        def forward(self, x):
+            h = self.ours(self.fc1(x.flatten(1)).expand(2, -1, -1)).mean(0)
+            return self.fc2(self.theirs(h * 4.0))
+
+    model = Net()
+    assert foreign_spiking_modules(model) == []  # invisible as a module
+    for attack in (APGD(eps=0.1, steps=2, gradient=GradientSpec("assg")), SAPGD(eps=0.1, steps=2)):
+        with pytest.raises(ForeignSpikingModules, match="fires through spikingjelly.clock_driven.surrogate.atan, "
+                                                        "which no gradient mode of snnbench reaches"):
+            attack(model, X, Y)
+    assert Square(eps=0.1, queries=2)(model, X, Y).shape == X.shape  # a gradient-free attack needs no mode
+
+
 def test_snntorch_neurons_are_found():
     snn = pytest.importorskip("snntorch")
 

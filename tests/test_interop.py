@@ -189,6 +189,50 @@ def test_a_node_fed_a_chunk_at_a_time_is_refused_where_it_would_differ(chunk):
         torch.rand(2, 1, 4, 4)).shape == (2, 3)
 
 
+def test_spikingjellys_attributes_on_a_converted_node_read_what_it_runs_and_refuse_a_change():
+    # The converted node runs snnbench's dynamics: v_threshold = 0.25 on it used to change nothing, silently.
+    ab_neuron = pytest.importorskip("spikingjelly.activation_based.neuron")
+    for node in (sj_neuron.MultiStepLIFNode(tau=3.0, v_threshold=0.5),  # 0.0.0.0.14 keeps v_threshold as memory
+                 ab_neuron.LIFNode(tau=3.0, v_threshold=0.5, step_mode="m"),
+                 sj_neuron.MultiStepIFNode(v_threshold=0.5, v_reset=None)):
+        converted = convert(nn.Sequential(node), backend="eager")
+        sj_functional.reset_net(converted)  # SpikingJelly's reset of its memories still works
+        layer = converted[0]
+        assert (layer.v_threshold, layer.dynamics.threshold) == (0.5, 0.5)
+        assert layer.v_reset == (None if layer.dynamics.soft_reset else 0.0)
+        for name in ("v_threshold", "v_reset", "detach_reset"):
+            with pytest.raises(ConversionError, match=f"{type(layer).__name__}.{name} is fixed at conversion"):
+                setattr(layer, name, 0.25)
+        assert layer.dynamics.threshold == 0.5
+
+
+def test_spikingjellys_multi_step_dropout_becomes_the_same_dropout_and_a_single_step_one_is_refused():
+    # Common in SpikingJelly's CIFAR nets; it keeps its mask as state, so conversion refused it as a "spiking
+    # module" without saying why. It is the identity in eval() and draws one mask per sequence in train().
+    ab_layer = pytest.importorskip("spikingjelly.activation_based.layer")
+    from snnbench.layers import SequenceDropout
+
+    x = torch.rand(4, 3, 2, 5, 5)
+    for dropout, channel_wise in ((sj_layer.MultiStepDropout(0.4), False), (sj_layer.MultiStepDropout2d(0.4), True),
+                                  (ab_layer.Dropout(0.4, step_mode="m"), False),
+                                  (ab_layer.Dropout2d(0.4, step_mode="m"), True)):
+        original = nn.Sequential(dropout, sj_neuron.MultiStepLIFNode())
+        converted = convert(copy.deepcopy(original), backend="eager")
+        assert isinstance(converted[0], SequenceDropout) and converted[0].channel_wise == channel_wise
+        assert foreign_spiking_modules(converted) == []
+        for train in (True, False):
+            sj_functional.reset_net(original)
+            original.train(train), converted.train(train)
+            torch.manual_seed(3)
+            expected = original[0](x)
+            torch.manual_seed(3)
+            assert torch.equal(converted[0](x), expected), (type(dropout).__name__, train)  # the same mask
+        assert torch.equal(converted[0](x), x)  # eval(): the identity
+    for single in (sj_layer.Dropout(0.4), ab_layer.Dropout2d(0.4)):  # a mask per call, kept across steps
+        with pytest.raises(ConversionError, match=f"0: {type(single).__name__} runs one time step per call"):
+            convert(nn.Sequential(single, sj_neuron.MultiStepLIFNode()))
+
+
 def test_activation_based_multi_step_nodes_convert_too():
     ab_neuron = pytest.importorskip("spikingjelly.activation_based.neuron")
     ab_surrogate = pytest.importorskip("spikingjelly.activation_based.surrogate")

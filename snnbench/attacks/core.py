@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..foreign import ForeignSpikingModules, foreign_spike_functions
 from ..gradient_modes import ModeHandle, gradient_mode
 
 LossFn = Callable[[Tensor, Tensor], Tensor]  # (logits, labels) -> per-sample loss
@@ -115,6 +116,7 @@ class AttackContext:
     # Called once per gradient evaluation with the first draw's per-sample loss, logits and the labels of the
     # samples the attack still works on (a convergence trace; see snnbench.traces). Never changes the attack.
     observe: Optional[Callable[[Tensor, Tensor, Tensor], None]] = None
+    graph_checked: bool = field(default=False, init=False)
 
     def loss_and_grad(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Per-sample loss and logits of the first draw, and the input gradient averaged over draws."""
@@ -126,6 +128,8 @@ class AttackContext:
                 x_req = x.detach().requires_grad_(True)
                 logits = self.model(x_req)
                 loss = self.loss_fn(logits, y)
+                if not self.graph_checked:
+                    self._refuse_foreign_spike_functions(loss)
                 (grad,) = torch.autograd.grad(loss.sum(), x_req)
             grad_sum = grad if grad_sum is None else grad_sum + grad
             if draw == 0:
@@ -133,6 +137,16 @@ class AttackContext:
         if self.observe is not None:
             self.observe(first_loss, first_logits, y)
         return first_loss, first_logits, grad_sum / self.eot
+
+    def _refuse_foreign_spike_functions(self, loss: Tensor) -> None:
+        """Spike functions of another library that the model's own code calls are seen only in the graph."""
+        found = foreign_spike_functions(loss)
+        if found:
+            raise ForeignSpikingModules(
+                f"the model fires through {', '.join(found)}, which no gradient mode of snnbench reaches (the "
+                f"attack would differentiate those spikes with that function's fixed surrogate): rebuild the neuron "
+                f"that calls it with snnbench's spiking layers (snnbench.LIF, snnbench.IF)")
+        self.graph_checked = True
 
     @torch.no_grad()
     def logits(self, x: Tensor) -> Tensor:
